@@ -12,6 +12,7 @@ import math
 from typing import Any, Callable
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 from efficiency.errors import ConfigError
 
@@ -115,15 +116,16 @@ def defaults() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.name = 'experiment'
   c.seed = 0
-  c.dataset = dict(name='digits', data_dir=None, path=None, image_size=None,
-                   train_split='train', test_split='test')
-  c.input = dict(resolution=None, resize='area', antialias=True, center_crop=1.0, normalize=True)
+  # Optional fields are typed placeholders so `--config.input.resolution=6` parses.
+  c.dataset = dict(name='digits', data_dir=placeholder(str), path=placeholder(str),
+                   image_size=placeholder(int), train_split='train', test_split='test')
+  c.input = dict(resolution=placeholder(int), resize='area', antialias=True, center_crop=1.0, normalize=True)
   c.model = dict(name='cnn', width=32, depth=3)
   c.train = dict(epochs=30, batch_size=64, eval_batch_size=512, optimizer='adamw',
                  learning_rate=3e-3, weight_decay=1e-4, momentum=0.9, nesterov=True,
                  schedule='cosine', warmup_epochs=1.0, label_smoothing=0.0,
                  checkpoint_every_epochs=5, keep_checkpoints=2,
-                 teacher_workdir=None, distill_alpha=0.5, distill_temperature=4.0)
+                 teacher_workdir=placeholder(str), distill_alpha=0.5, distill_temperature=4.0)
   c.measure = dict(batch_size=64, warmup_calls=10, min_calls=30, max_calls=2000, fixed_calls=0,
                    min_time_s=0.2, max_time_s=2.0, rel_precision=0.02, per_layer=True)
   c.sweep = None

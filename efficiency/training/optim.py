@@ -1,0 +1,31 @@
+"""The optax optimizer and learning-rate schedule described by `config.train`."""
+
+from __future__ import annotations
+
+import optax
+
+
+def learning_rate_schedule(train_cfg, steps_per_epoch: int) -> optax.Schedule:
+  """Linear warm-up from 0 to the peak rate, then cosine decay to 0 (or constant)."""
+  total = max(1, train_cfg.epochs * steps_per_epoch)
+  warmup = min(int(round(train_cfg.warmup_epochs * steps_per_epoch)), total - 1)
+  peak = train_cfg.learning_rate
+  if train_cfg.schedule == 'cosine':
+    return optax.warmup_cosine_decay_schedule(
+        init_value=0.0, peak_value=peak, warmup_steps=warmup, decay_steps=total, end_value=0.0)
+  if warmup == 0:
+    return optax.constant_schedule(peak)
+  return optax.join_schedules(
+      [optax.linear_schedule(0.0, peak, warmup), optax.constant_schedule(peak)], [warmup])
+
+
+def make_optimizer(train_cfg, steps_per_epoch: int) -> optax.GradientTransformation:
+  """AdamW (decoupled weight decay) or SGD with momentum (L2 weight decay)."""
+  schedule = learning_rate_schedule(train_cfg, steps_per_epoch)
+  if train_cfg.optimizer == 'adamw':
+    return optax.adamw(schedule, weight_decay=train_cfg.weight_decay)
+  if train_cfg.optimizer == 'sgd':
+    return optax.chain(
+        optax.add_decayed_weights(train_cfg.weight_decay),
+        optax.sgd(schedule, momentum=train_cfg.momentum, nesterov=train_cfg.nesterov))
+  raise ValueError(f'unknown optimizer {train_cfg.optimizer!r}')  # validate() rejects it earlier

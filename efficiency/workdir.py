@@ -1,0 +1,128 @@
+"""Files in a workdir: atomic writes, checked reads and a lock against a second process.
+
+Every results file is written to a temporary file in the same folder and then
+renamed over the old one, so a reader (or a process killed mid-write) never sees
+half a file. JSON that cannot be parsed raises WorkdirError naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import math
+import os
+import tempfile
+from typing import Any, Iterator
+
+from efficiency.errors import WorkdirError
+
+
+def _jsonable(value: Any) -> Any:
+  """Plain JSON: numpy scalars and arrays become Python numbers and lists, NaN becomes null."""
+  if isinstance(value, dict):
+    return {str(k): _jsonable(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_jsonable(v) for v in value]
+  if hasattr(value, 'tolist'):
+    return _jsonable(value.tolist())
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
+  return value
+
+
+def dumps(value: Any, indent: int | None = None) -> str:
+  return json.dumps(_jsonable(value), indent=indent, sort_keys=False)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+  """Writes `text` to `path` so that the file is either the old or the new version."""
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+  try:
+    with os.fdopen(fd, 'w') as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(FileNotFoundError):
+      os.unlink(tmp)
+    raise
+
+
+def write_json(path: str, value: Any) -> None:
+  atomic_write_text(path, dumps(value, indent=2) + '\n')
+
+
+def read_json(path: str) -> Any:
+  """Reads a JSON file; a missing or corrupt file raises WorkdirError naming it."""
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except FileNotFoundError:
+    raise WorkdirError(f'{path} does not exist.') from None
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise WorkdirError(f'{path} is corrupt (not valid JSON: {e}); delete it to recompute.') from None
+
+
+def write_jsonl(path: str, rows: list[dict]) -> None:
+  atomic_write_text(path, ''.join(dumps(r) + '\n' for r in rows))
+
+
+def read_jsonl(path: str) -> list[dict]:
+  """Reads JSON lines; a corrupt line raises WorkdirError naming the file and line."""
+  rows = []
+  try:
+    with open(path) as f:
+      for number, line in enumerate(f, 1):
+        if line.strip():
+          try:
+            rows.append(json.loads(line))
+          except json.JSONDecodeError as e:
+            raise WorkdirError(f'{path} line {number} is corrupt ({e}); delete the file to recompute.'
+                               ) from None
+  except FileNotFoundError:
+    return []
+  return rows
+
+
+def append_jsonl(path: str, rows: list[dict]) -> None:
+  """Rewrites the file with `rows` appended (atomic: never a half-written line)."""
+  write_jsonl(path, read_jsonl(path) + rows)
+
+
+def ensure_writable(workdir: str) -> str:
+  """Creates the workdir if needed; raises WorkdirError if it cannot be written."""
+  workdir = os.path.abspath(os.path.expanduser(workdir))
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    raise WorkdirError(f'--workdir={workdir} cannot be created: {e.strerror}.') from None
+  if not os.access(workdir, os.W_OK | os.X_OK):
+    raise WorkdirError(f'--workdir={workdir} is not writable.')
+  return workdir
+
+
+@contextlib.contextmanager
+def locked(workdir: str) -> Iterator[None]:
+  """Holds an exclusive lock on the workdir; a second process gets WorkdirError.
+
+  The lock is an flock on `<workdir>/.lock`: the kernel drops it when the process
+  dies, even by kill -9, so a crashed run never leaves a stale lock behind.
+  """
+  path = os.path.join(ensure_writable(workdir), '.lock')
+  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = os.pread(fd, 64, 0).decode(errors='replace').strip() or 'another process'
+      raise WorkdirError(f'--workdir={workdir} is in use by process {holder}; wait for it or use '
+                         'another workdir.') from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    yield
+  finally:
+    os.close(fd)
