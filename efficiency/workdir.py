@@ -106,8 +106,8 @@ def ensure_writable(workdir: str) -> str:
 
 
 @contextlib.contextmanager
-def locked(workdir: str) -> Iterator[None]:
-  """Holds an exclusive lock on the workdir; a second process gets WorkdirError.
+def locked(workdir: str, *, wait: bool = False) -> Iterator[None]:
+  """Holds an exclusive lock on the workdir; a second process gets WorkdirError (or waits).
 
   The lock is an flock on `<workdir>/.lock`: the kernel drops it when the process
   dies, even by kill -9, so a crashed run never leaves a stale lock behind.
@@ -116,7 +116,7 @@ def locked(workdir: str) -> Iterator[None]:
   fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
   try:
     try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
       holder = os.pread(fd, 64, 0).decode(errors='replace').strip() or 'another process'
       raise WorkdirError(f'--workdir={workdir} is in use by process {holder}; wait for it or use '

@@ -52,11 +52,16 @@ def check_workdir_config(workdir: str, config_dict: dict) -> None:
                          'use a new --workdir.')
 
 
-def train(config, workdir: str, *, inputs: Inputs | None = None) -> dict:
-  """Trains (or resumes, or reuses) the run of `config` in `workdir`; returns result.json."""
+def train(config, workdir: str, *, inputs: Inputs | None = None, wait_for_lock: bool = False) -> dict:
+  """Trains (or resumes, or reuses) the run of `config` in `workdir`; returns result.json.
+
+  `inputs` skips data preparation when the caller already holds them; with
+  `wait_for_lock` a second process waits for the first instead of failing
+  (sweep shards that share a point).
+  """
   validate(config)
   workdir = wd.ensure_writable(workdir)
-  with wd.locked(workdir):
+  with wd.locked(workdir, wait=wait_for_lock):
     config_dict = to_dict(config)
     check_workdir_config(workdir, config_dict)
     result_path = os.path.join(workdir, 'result.json')
