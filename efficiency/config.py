@@ -207,3 +207,19 @@ def _validate_names(config) -> None:
 def to_dict(config) -> dict:
   """A plain, JSON-serialisable dict of the config (for workdirs and hashing)."""
   return config.to_dict() if hasattr(config, 'to_dict') else dict(config)
+
+
+def load_config_file(path: str) -> ml_collections.ConfigDict:
+  """Loads `get_config()` from a config file the way `--config=path` does (for tests and tools)."""
+  import importlib.util
+  import os
+  import sys
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  if root not in sys.path:
+    sys.path.insert(0, root)  # config files import each other as `configs.<name>`
+  spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
+  if spec is None or not os.path.exists(path):
+    raise ConfigError(f'--config={path} does not exist.')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
