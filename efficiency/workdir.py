@@ -12,10 +12,20 @@ import fcntl
 import json
 import math
 import os
+import sys
 import tempfile
 from typing import Any, Iterator
 
 from efficiency.errors import WorkdirError
+
+
+def is_primary() -> bool:
+  """True in process 0 of a multi-process (jax.distributed) job, and in any single process.
+
+  Only the primary process writes results, logs and locks; the others compute.
+  """
+  jax = sys.modules.get('jax')
+  return jax is None or jax.process_index() == 0
 
 
 def _jsonable(value: Any) -> Any:
@@ -36,7 +46,12 @@ def dumps(value: Any, indent: int | None = None) -> str:
 
 
 def atomic_write_text(path: str, text: str) -> None:
-  """Writes `text` to `path` so that the file is either the old or the new version."""
+  """Writes `text` to `path` so that the file is either the old or the new version.
+
+  In a multi-process job only process 0 writes.
+  """
+  if not is_primary():
+    return
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
@@ -112,6 +127,9 @@ def locked(workdir: str, *, wait: bool = False) -> Iterator[None]:
   The lock is an flock on `<workdir>/.lock`: the kernel drops it when the process
   dies, even by kill -9, so a crashed run never leaves a stale lock behind.
   """
+  if not is_primary():
+    yield
+    return
   path = os.path.join(ensure_writable(workdir), '.lock')
   fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
   try:

@@ -52,9 +52,10 @@ class DataParallel:
     return np.asarray(array)
 
 
-def data_parallel() -> DataParallel:
-  devices = jax.devices()
+def data_parallel(devices=None) -> DataParallel:
+  """A data-parallel mesh over `devices` (default: every device of every process)."""
+  devices = list(devices or jax.devices())
   # Auto axis types: the state need not be placed on the mesh by hand before jit.
-  mesh = jax.make_mesh((len(devices),), ('data',), axis_types=(AxisType.Auto,))
+  mesh = jax.make_mesh((len(devices),), ('data',), axis_types=(AxisType.Auto,), devices=devices)
   return DataParallel(mesh, NamedSharding(mesh, PartitionSpec('data')),
                       NamedSharding(mesh, PartitionSpec()))

@@ -1,0 +1,81 @@
+"""Data parallelism on 4 fake CPU devices matches one device; two processes join via jax.distributed."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from efficiency import config as cfg
+from efficiency import training
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHECKS = os.path.join(ROOT, 'tests', 'parallel_checks.py')
+
+
+def _run(args, devices=4, extra_env=None, timeout=300):
+  env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
+             JAX_PLATFORMS='cpu', **(extra_env or {}))
+  proc = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
+                        timeout=timeout, cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  line = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')][-1]
+  return json.loads(line[len('RESULT '):])
+
+
+def test_step_on_four_devices_matches_one(tfds_dir):
+  out = _run([CHECKS, 'step', tfds_dir])
+  assert out['devices'] == 4
+  assert out['loss_many'] == pytest.approx(out['loss_one'], rel=1e-5)
+  assert out['max_param_diff'] < 1e-5
+
+
+def test_training_on_four_devices_reaches_one_device_accuracy(tfds_dir, tmp_path):
+  four = _run([CHECKS, 'train', tfds_dir, str(tmp_path / 'four')])
+  assert four['devices'] == 4
+  config = cfg.load_config_file(os.path.join(ROOT, 'configs', 'tiny.py'))
+  config.dataset.data_dir = tfds_dir
+  config.train.epochs = 4
+  one = training.train(config, str(tmp_path / 'one'))
+  assert one['device_count'] == 1
+  assert abs(four['accuracy'] - one['test']['accuracy']) <= 0.03
+
+
+def test_batch_must_divide_by_device_count(tfds_dir, tmp_path):
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=3', JAX_PLATFORMS='cpu')
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'train.py'), '--config=configs/tiny.py',
+       f'--workdir={tmp_path / "run"}', f'--config.dataset.data_dir={tfds_dir}'],
+      env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert proc.returncode == 2
+  assert 'config.train.batch_size=64 is not allowed' in proc.stderr
+  assert 'device count (3)' in proc.stderr
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_train_with_jax_distributed(tfds_dir, tmp_path):
+  port = _free_port()
+  workdir = tmp_path / 'multi'
+  env = dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS='--xla_force_host_platform_device_count=2')
+  procs = [subprocess.Popen(
+      [sys.executable, os.path.join(ROOT, 'train.py'), '--config=configs/tiny.py',
+       f'--workdir={workdir}', f'--config.dataset.data_dir={tfds_dir}',
+       f'--coordinator_address=127.0.0.1:{port}', '--num_processes=2', f'--process_id={i}'],
+      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+      for i in range(2)]
+  outputs = [p.communicate(timeout=300) for p in procs]
+  if any(p.returncode != 0 for p in procs):
+    err = '\n'.join(o[1][-1500:] for o in outputs)
+    if 'collectives' in err.lower() and 'not' in err.lower():
+      pytest.skip('this jaxlib cannot run cross-process collectives on CPU: ' + err.splitlines()[-1])
+    raise AssertionError(err)
+  result = json.loads((workdir / 'result.json').read_text())
+  assert result['device_count'] == 4
+  assert 'test accuracy' in outputs[0][0]
