@@ -1,0 +1,107 @@
+"""Hardware report, and the one-call records of measure_model / measure_function."""
+
+import json
+import os
+import re
+
+import flax
+import jax
+import jax.numpy as jnp
+import psutil
+from flax import nnx
+
+from efficiency.measure import (api, count_params, format_summary, hardware_id, hardware_report,
+                                measure_function, measure_model)
+
+FAST = dict(fixed_calls=3, warmup_calls=0)
+
+
+class BNNet(nnx.Module):
+  """Conv + BatchNorm + relu, global pool, linear."""
+
+  def __init__(self, *, rngs: nnx.Rngs):
+    self.conv = nnx.Conv(3, 4, (3, 3), rngs=rngs)
+    self.bn = nnx.BatchNorm(4, rngs=rngs)
+    self.head = nnx.Linear(4, 3, rngs=rngs)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self.head(nnx.relu(self.bn(self.conv(x))).mean(axis=(1, 2)))
+
+
+def test_hardware_report_is_filled_on_this_machine():
+  report = hardware_report()
+  assert report['cpu_model'] and report['cpu_model'] != 'unknown'
+  assert report['cpu_logical_cores'] == psutil.cpu_count()
+  assert report['usable_cores'] >= 1
+  assert report['ram_bytes'] == psutil.virtual_memory().total
+  assert report['versions']['jax'] == jax.__version__
+  assert report['versions']['flax'] == flax.__version__
+  assert report['backend'] == jax.default_backend()
+  assert len(report['devices']) == jax.device_count() == report['device_count']
+  assert report['devices'][0]['platform'] == jax.devices()[0].platform
+  assert report['env']['JAX_PLATFORMS'] == os.environ.get('JAX_PLATFORMS')
+  if os.path.isdir('/sys/devices/system/cpu/cpu0/cache'):
+    assert report['cpu_caches']
+  json.dumps(report)
+  assert re.fullmatch(r'cpu-[a-z0-9-]+-\d+c', hardware_id(report))
+
+
+def test_hardware_report_is_cached_and_copied():
+  first = hardware_report()
+  first['cpu_model'] = 'changed'
+  assert hardware_report()['cpu_model'] != 'changed'
+  assert hardware_id({'backend': 'gpu', 'devices': [{'platform': 'gpu', 'kind': 'NVIDIA H200'}] * 2}
+                     ) == 'gpu-nvidia-h200x2'
+
+
+def test_measure_model_record():
+  model = BNNet(rngs=nnx.Rngs(0))
+  record = measure_model(model, (8, 8, 3), settings=FAST, throughput_batch=4)
+  json.dumps(record)
+  assert model.bn.use_running_average is False   # the caller's model keeps its mode
+  assert record['params'] == count_params(model)
+  one, four = record['costs']['1'], record['costs']['4']
+  assert record['flops'] == one['flops'] > 0 and record['macs'] == one['macs']
+  assert four['macs'] == 4 * one['macs']
+  assert four['macs_per_example'] == one['macs']
+  assert abs(record['xla_over_jaxpr'] - 1.0) < 0.05
+  assert record['bytes_source'] == 'xla_lowered' and record['arithmetic_intensity'] > 0
+  assert sum(row['flops'] for row in record['per_layer']) == record['flops']
+  assert {row['name'] for row in record['per_layer']} >= {'conv', 'bn', 'head'}
+  assert record['latency']['n'] == 3 and len(record['latency']['samples_s']) == 3
+  assert record['latency_s'] == record['latency']['median']
+  assert record['throughput'] == 4 / record['throughput_timing']['median']
+  assert record['hardware_id'] == hardware_id(record['hardware'])
+  assert record['device_count'] == jax.device_count()
+  assert '2 FLOPs' in record['convention']
+  assert not [key for key in record if key.endswith('_error')]
+  text = format_summary(record)
+  for needle in ('Params: ', 'XLA/jaxpr', 'head', 'Latency (batch 1)', 'Throughput', 'Hardware'):
+    assert needle in text
+
+
+def test_measure_function_uses_named_scopes_and_examples_per_call():
+  def mlp(x, w):
+    with jax.named_scope('layer'):
+      return jax.nn.relu(x @ w)
+
+  record = measure_function(mlp, jnp.ones((5, 6)), jnp.ones((6, 7)), settings=FAST,
+                            examples_per_call=5)
+  json.dumps(record)
+  assert record['macs'] == 5 * 6 * 7
+  assert record['flops_xla'] == record['flops'] == 2 * 5 * 6 * 7 + 5 * 7
+  assert [row['name'] for row in record['per_layer']] == ['layer']
+  assert record['throughput'] == 5 / record['latency_s']
+  assert 'Per scope' in format_summary(record)
+
+
+def test_a_failing_measurement_is_recorded_not_swallowed(monkeypatch):
+  def broken(*args, **kwargs):
+    raise RuntimeError('timer exploded')
+
+  monkeypatch.setattr(api.latency, 'time_function', broken)
+  record = measure_model(BNNet(rngs=nnx.Rngs(0)), (8, 8, 3), settings=FAST, throughput_batch=2)
+  assert record['latency'] is None and 'timer exploded' in record['latency_error']
+  assert record['throughput'] is None and 'timer exploded' in record['throughput_timing_error']
+  assert record['flops'] > 0 and record['params']['trainable'] > 0
+  assert 'FAILED - RuntimeError: timer exploded' in format_summary(record)
