@@ -1,0 +1,84 @@
+"""The one place the model families create convolutions, dense layers and norms.
+
+Every family builds its layers through these factories, so a different
+convolution implementation (or initializer, or norm) can be swapped in here
+without touching the families. Inputs are NHWC; convolutions use SAME padding,
+so a stride-2 layer works on any spatial size down to 1x1 (output ceil(H/2)).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+# He et al. 2015 initialisation, suited to ReLU networks.
+_KERNEL_INIT = nnx.initializers.variance_scaling(2.0, 'fan_in', 'truncated_normal')
+# Running averages settle within ~20 steps, which matters for short runs on small datasets.
+BATCH_NORM_MOMENTUM = 0.9
+
+
+def conv(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+         groups: int = 1, *, use_bias: bool = False, rngs: nnx.Rngs) -> nnx.Conv:
+  """A square `kernel_size` convolution with SAME padding; `groups=in_channels` is depthwise."""
+  return nnx.Conv(in_channels, out_channels, kernel_size=(kernel_size, kernel_size),
+                  strides=(stride, stride), padding='SAME', feature_group_count=groups,
+                  use_bias=use_bias, kernel_init=_KERNEL_INIT, rngs=rngs)
+
+
+def dense(in_features: int, out_features: int, *, relu_follows: bool = True,
+          rngs: nnx.Rngs) -> nnx.Linear:
+  """A fully connected layer; `relu_follows=False` (classifier heads) uses LeCun init."""
+  kernel_init = _KERNEL_INIT if relu_follows else nnx.initializers.lecun_normal()
+  return nnx.Linear(in_features, out_features, kernel_init=kernel_init, rngs=rngs)
+
+
+def batch_norm(num_features: int, *, rngs: nnx.Rngs) -> nnx.BatchNorm:
+  """BatchNorm over the channel axis; starts in training mode (see `model.train()/eval()`)."""
+  return nnx.BatchNorm(num_features, momentum=BATCH_NORM_MOMENTUM, epsilon=1e-5, rngs=rngs)
+
+
+class ConvBNReLU(nnx.Module):
+  """conv -> BatchNorm -> ReLU, or conv (with bias) -> ReLU when `use_batch_norm=False`."""
+
+  def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+               groups: int = 1, *, use_batch_norm: bool = True, rngs: nnx.Rngs):
+    self.conv = conv(in_channels, out_channels, kernel_size, stride, groups,
+                     use_bias=not use_batch_norm, rngs=rngs)
+    self.norm = batch_norm(out_channels, rngs=rngs) if use_batch_norm else None
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    x = self.conv(x)
+    if self.norm is not None:
+      x = self.norm(x)
+    return nnx.relu(x)
+
+
+def global_avg_pool(x: jax.Array) -> jax.Array:
+  """(N, H, W, C) -> (N, C): the mean over all spatial positions."""
+  return jnp.mean(x, axis=(1, 2))
+
+
+@functools.lru_cache(maxsize=256)
+def _adaptive_pool_matrix(in_size: int, out_size: int) -> np.ndarray:
+  # Row i averages input positions [floor(i*in/out), ceil((i+1)*in/out)), as in
+  # PyTorch's AdaptiveAvgPool; when in_size < out_size, input positions repeat.
+  matrix = np.zeros((out_size, in_size), np.float32)
+  for i in range(out_size):
+    start = (i * in_size) // out_size
+    stop = -((-(i + 1) * in_size) // out_size)
+    matrix[i, start:stop] = 1.0 / (stop - start)
+  return matrix
+
+
+def adaptive_avg_pool(x: jax.Array, grid: int) -> jax.Array:
+  """(N, H, W, C) -> (N, grid, grid, C) by averaging bins; the identity when H = W = grid."""
+  _, height, width, _ = x.shape
+  if height == grid and width == grid:
+    return x
+  rows = jnp.asarray(_adaptive_pool_matrix(height, grid))
+  cols = jnp.asarray(_adaptive_pool_matrix(width, grid))
+  return jnp.einsum('ih,nhwc,jw->nijc', rows, x, cols)
