@@ -65,6 +65,8 @@ def _rows():
     rows.append(_row(f'p{n:011d}', 'params', method, protocol, width=width, depth=depth,
                      accuracy=0.9 + width / 1000 + depth / 200))
   rows.append(_row('f' * 12, 'params', 'width', 'train', width=64, status='failed'))
+  # The base point is also a member of the params study (width 32 = the base width).
+  rows.append(_row('b' * 12, 'params', 'width', 'train', accuracy=0.9733))
   for hardware_id, speed in ((CPU, 2e-11), (GPU, 1e-12)):
     for resolution, width in ((6, 16), (4, 8), (6, 8)):
       rows.append(_row(f'c{resolution}{width:02d}{"0" * 8}', 'combined', 'grid', 'train',
@@ -207,7 +209,7 @@ def test_failed_point_listed_and_left_out(report):
   assert '`ffffffffffff`' in failed and FAILED_REASON in failed
   assert 'ffffffffffff' not in _section(study, '### Points')
   rows, _ = plotted['params']
-  assert 'ffffffffffff' not in set(rows['point_id']) and len(rows) == 5
+  assert 'ffffffffffff' not in set(rows['point_id']) and len(rows) == 6
   assert (rows['status'] == 'ok').all()
 
 
@@ -216,7 +218,7 @@ def test_latency_is_compared_per_machine(report):
   rows, base = plotted['combined']
   assert set(rows['hardware_id']) == {CPU, GPU} and set(base['hardware_id']) == {CPU, GPU}
   results = _section(text, '### Results')
-  assert f'`{CPU}`' in results and f'`{GPU}`' in results
+  assert f'| metric | `{CPU}` | `{GPU}` |' in results.splitlines()  # one column per machine
   agreement = _section(text, '## Where FLOPs and latency disagree')
   assert agreement.count(f'`{GPU}` | FLOPs vs latency') == 1
   assert agreement.count(f'`{CPU}` | FLOPs vs latency') == 1

@@ -85,6 +85,11 @@ def format_bytes(value: Any) -> str:
   return f'{int(value)} B'
 
 
+def plural(count: Any, word: str) -> str:
+  """'1 point', '3 points' (count formatted as a number)."""
+  return f'{format_number(count)} {word}' + ('' if count == 1 else 's')
+
+
 def format_percent(fraction: Any, decimals: int = 2) -> str:
   """A fraction in [0, 1] as a percentage: 0.9751 -> '97.51%'."""
   if is_missing(fraction):

@@ -33,7 +33,9 @@ def plot_latency_trace(traces: dict[str, dict[str, Any]], folder: str,
       scale, unit = figures.time_unit(trace['samples_s'])
       samples = np.asarray(trace['samples_s'], dtype=float) * scale
       index = np.arange(1, samples.size + 1)
-      ax.plot(index, samples, lw=0.8, marker='.', ms=3, color='tab:blue', label='timed calls')
+      dense = samples.size > 500  # thousands of joined points would merge into a blob
+      ax.plot(index, samples, lw=0 if dense else 0.8, marker='.', ms=2 if dense else 3,
+              color='tab:blue', label='timed calls')
       values = list(samples)
       if trace.get('first_call_s') is not None:
         first = trace['first_call_s'] * scale
@@ -64,8 +66,12 @@ def plot_latency_histogram(traces: dict[str, dict[str, Any]], stats: dict[str, d
     for ax, (machine, trace) in zip(axes, traces.items()):
       scale, unit = figures.time_unit(trace['samples_s'])
       samples = np.asarray(trace['samples_s'], dtype=float) * scale
-      bins = min(max(samples.size // 4, 10), 60)
+      count = min(max(samples.size // 4, 10), 60)
+      # A long tail (max/min > 20) gets log-spaced bins on a log axis, so the bulk stays visible.
+      log = figures.wants_log(samples)
+      bins = np.geomspace(samples.min(), samples.max(), count + 1) if log else count
       ax.hist(samples, bins=bins, color='tab:blue', alpha=0.7, label=f'{samples.size} timed calls')
+      figures.set_scale(ax.xaxis, samples, prefixes=False)  # log exactly when `log`
       row = stats.get(machine, {})
       for column, word, line in MARKED_QUANTILES:
         value = row.get(column)

@@ -53,10 +53,13 @@ class Sweep:
     return sorted(self.table['hardware_id'].dropna().astype(str).unique())
 
   def base_rows(self) -> pd.DataFrame:
-    """The base model's rows (one per machine), found by sweep.json base_point or study 'base'."""
+    """The base model's rows, one per machine: sweep.json's base_point (its 'base' study row
+    first, as a point may belong to several studies), else the rows of study 'base'."""
     ok = self.ok
     rows = ok[ok['point_id'] == self.meta.get('base_point')]
-    return rows if len(rows) else ok[ok['study'] == 'base']
+    rows = rows if len(rows) else ok[ok['study'] == 'base']
+    rows = rows.assign(_not_base=rows['study'] != 'base').sort_values('_not_base', kind='stable')
+    return rows.drop_duplicates('hardware_id').drop(columns='_not_base').sort_index()
 
 
 def _read_table(workdir: str) -> pd.DataFrame:
@@ -148,6 +151,8 @@ def flops_column(rows: pd.DataFrame) -> str:
 
 def series_label(method: Any, protocol: Any, with_protocol: bool) -> str:
   """Legend label of a method, e.g. 'area (evaluate)' when a study mixes protocols."""
+  if method == 'base':
+    return 'base model'
   label = str(method)
   if with_protocol and protocol:
     label += f' ({PROTOCOL_LABELS.get(protocol, protocol)})'

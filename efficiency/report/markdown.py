@@ -50,7 +50,8 @@ def _header(sweep: Sweep, studies: list[str]) -> str:
            "point's measure.json in this workdir.", '']
   if meta.get('command'):
     lines += ['Reproduce with:', '', '```sh', str(meta['command']), '```', '']
-  lines += [f'{len(sweep.ok)} points succeeded and {len(sweep.failed)} failed, on {machines}.', '']
+  lines += [f'{fmt.plural(len(sweep.ok), "point")} succeeded and {len(sweep.failed)} failed, '
+            f'on {machines}.', '']
   titles = [(s, ((meta.get('studies') or {}).get(s) or {}).get('title') or s) for s in studies]
   contents = ['Hardware', 'Task and data', 'Base model'] + [f'Study: {t}' for _, t in titles] + [
       'Pareto front and best trade-off under a budget', 'Where FLOPs and latency disagree',

@@ -21,8 +21,9 @@ HARDWARE_LABELS = {
     'usable_cores': 'cores this process may use', 'cpu_caches': 'caches (per core)',
     'ram_bytes': 'RAM', 'os': 'OS', 'os_release': 'kernel', 'platform': 'platform',
     'machine': 'architecture', 'python': 'Python', 'versions': 'versions', 'backend': 'JAX backend',
-    'process_count': 'processes', 'device_count': 'devices (all processes)', 'devices': 'device list',
-    'env': 'thread / XLA environment'}
+    'process_count': 'processes', 'device_count': 'devices (all processes)',
+    'local_device_count': 'devices (this process)', 'devices': 'device list',
+    'cpu_affinity': 'CPUs this process may run on', 'env': 'thread / XLA environment'}
 HYPERPARAMETERS = (
     ('model', 'model.name'), ('width', 'model.width'), ('depth', 'model.depth'),
     ('input resolution', 'input.resolution'), ('downsampling', 'input.resize'),
@@ -55,14 +56,14 @@ def hardware_section(sweep: Sweep) -> str:
     report = reports.get(machine)
     rows = sweep.table[sweep.table['hardware_id'] == machine]
     lines += [f'### `{machine}`', '',
-              f'{len(rows)} points measured here, backend '
+              f'{fmt.plural(len(rows), "point")} measured here, backend '
               f'{", ".join(sorted(set(rows["backend"].dropna()))) or fmt.MISSING}.', '']
     if not isinstance(report, dict):
       lines += ['sweep.json holds no hardware report for this machine.', '']
       continue
     keys = [k for k in HARDWARE_LABELS if k in report] + [k for k in report if k not in HARDWARE_LABELS]
-    table = [(HARDWARE_LABELS.get(k, k), _hardware_value(k, report[k]))
-             for k in keys if report[k] not in (None, '', [], {})]
+    table = [(HARDWARE_LABELS.get(k, k), _hardware_value(k, report[k])) for k in keys]
+    table = [(label, value) for label, value in table if value != fmt.MISSING]
     lines += [fmt.markdown_table(['field', 'value'], table), '']
   return '\n'.join(lines)
 
@@ -70,7 +71,9 @@ def hardware_section(sweep: Sweep) -> str:
 def _citation_block(citation: Any) -> list[str]:
   if not citation:
     return []
-  return ['<details><summary>Citation</summary>', '', '```bibtex', str(citation).strip(), '```',
+  text = str(citation).strip()
+  fence = '```bibtex' if text.startswith('@') else '```'
+  return ['<details><summary>Citation</summary>', '', fence, text, '```',
           '', '</details>', '']
 
 
@@ -145,9 +148,10 @@ def base_metrics(row: pd.Series, split: str) -> list[tuple[str, str]]:
       ('non-trainable state', fmt.format_count(row['params_other'])),
       ('parameter bytes', fmt.format_bytes(row['params_bytes'])),
       ('FLOPs per example (XLA)', fmt.format_flops(row['flops_xla']) + note),
-      ('FLOPs per example (jaxpr)', fmt.format_flops(row['flops_jaxpr'])),
-      ('MACs per example (jaxpr)', fmt.format_count(row['macs'])),
-      ('XLA / jaxpr FLOPs', fmt.format_ratio(row['flops_ratio'])),
+      ('FLOPs per example (jaxpr, padding taps included)', fmt.format_flops(row['flops_jaxpr'])),
+      ('MACs per example (jaxpr, padding taps included)', fmt.format_count(row['macs'])),
+      ('XLA / jaxpr FLOPs (jaxpr counted as XLA does, without padding taps)',
+       fmt.format_ratio(row['flops_ratio'])),
       ('bytes per example' + (f' ({row["bytes_source"]})' if row.get('bytes_source') else ''),
        fmt.format_bytes(row['bytes_per_example'])),
       ('arithmetic intensity (FLOPs/byte)', fmt.format_number(row['arithmetic_intensity'])),

@@ -96,7 +96,7 @@ def study_section(sweep: Sweep, study: str, figures: dict[str, dict[str, str]], 
   lines = [f'## Study: {info.get("title") or study}', '']
   if info.get('description'):
     lines += [info['description'], '']
-  lines += [f'{len(rows)} points succeeded and {len(failed)} failed. FLOPs are '
+  lines += [f'{fmt.plural(len(rows), "point")} succeeded and {len(failed)} failed. FLOPs are '
             f'{flops_label(flops)}; the base model (star) is drawn on every figure for reference.', '']
   for plot, paths in figures.items():
     lines += [fmt.figure_block(paths, report_dir, f'{study}: {plot.replace("_", " vs ")}',
@@ -151,7 +151,7 @@ def tradeoff_section(sweep: Sweep, flops: str) -> str:
       front = pareto_front(pool.drop_duplicates('point_id'), cost)
       items = [f'`{r["point_id"]}` {series_label(r["method"], r["protocol"], True)} '
                f'{fmt.format_percent(r["accuracy"])} at {show(r[cost])}' for _, r in front.iterrows()]
-      count = f'{len(front)} point{"" if len(front) == 1 else "s"}'
-      lines.append(f'- `{machine}`, accuracy vs {word} ({count}, cheapest first): '
+      lines.append(f'- `{machine}`, accuracy vs {word} ({fmt.plural(len(front), "point")}, '
+                   'cheapest first): '
                    + ('; '.join(items) or 'none'))
   return '\n'.join(lines + [''])
