@@ -36,11 +36,13 @@ def style() -> Iterator[None]:
 
 
 def panels(count: int, *, sharex: bool = False, sharey: bool = False) -> tuple[plt.Figure, list]:
-  """A figure with `count` side-by-side panels (one per machine), legend room below."""
+  """A figure with `count` panels (one per machine) stacked vertically, so the figure keeps its
+  6-inch width (and its text size) on a page, with room for the legend below."""
   count = max(count, 1)
-  fig, axes = plt.subplots(1, count, figsize=(PANEL_SIZE[0] * min(count, 3), PANEL_SIZE[1] + 0.6),
-                           sharex=sharex, sharey=sharey, squeeze=False, layout='constrained')
-  return fig, list(axes[0])
+  height = PANEL_SIZE[1] + 0.6 if count == 1 else 0.8 * PANEL_SIZE[1] * count + 0.6
+  fig, axes = plt.subplots(count, 1, figsize=(PANEL_SIZE[0], height), sharex=sharex,
+                           sharey=sharey, squeeze=False, layout='constrained')
+  return fig, list(axes[:, 0])
 
 
 def wants_log(values: Sequence[float]) -> bool:

@@ -4,7 +4,7 @@ Colour = method, marker = protocol (legend 'area (evaluate)' vs 'area
 (retrained)' when a study mixes them), a black star = the base model. The Pareto
 frontier (cheapest cost for each accuracy) is a dashed step line through ringed
 points. Latency is the median at batch 1 with error bars from q1 to q3 (the
-IQR). One panel per machine (hardware_id), panels share axes so machines compare.
+IQR). One panel per machine (hardware_id), stacked, sharing axes so machines compare.
 """
 
 from __future__ import annotations
@@ -146,19 +146,19 @@ def plot_study(rows: pd.DataFrame, base: pd.DataFrame, *, study: str, title: str
           _accuracy_panel(ax, machine_rows, machine_base, cost, colors, scale)
         if len(machines) > 1:
           ax.set_title(machine)
-      ax = axes[0]
+      ax = axes[0]  # axes are shared: scales and tick formats set here hold for every panel
       if plot == 'flops_latency':
         figures.set_scale(ax.xaxis, everything[flops])
         figures.set_scale(ax.yaxis, everything['latency_median_s'] * time_scale, prefixes=False)
-        ax.set_xlabel(flops_label(flops))
-        ax.set_ylabel(latency_label(time_unit))
+        x_label, y_label = flops_label(flops), latency_label(time_unit)
       else:
         cost, scale = cost_of[plot]
         figures.set_scale(ax.xaxis, everything[cost] * scale, prefixes=plot == 'flops_accuracy')
-        ax.set_xlabel(flops_label(flops) if plot == 'flops_accuracy' else latency_label(time_unit))
-        ax.set_ylabel(ACCURACY_LABEL)
-      for other in axes[1:]:
-        other.set_xlabel(ax.get_xlabel())
+        x_label = flops_label(flops) if plot == 'flops_accuracy' else latency_label(time_unit)
+        y_label = ACCURACY_LABEL
+      axes[-1].set_xlabel(x_label)
+      for panel in axes:
+        panel.set_ylabel(y_label)
       fig.suptitle(f'{title}: {names[plot]}')
       figures.figure_legend(fig, axes)
       out[plot] = figures.save_figure(fig, folder, f'{study}_{plot}')
