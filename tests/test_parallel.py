@@ -15,9 +15,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKS = os.path.join(ROOT, 'tests', 'parallel_checks.py')
 
 
-def _run(args, devices=4, extra_env=None, timeout=300):
-  env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
-             JAX_PLATFORMS='cpu', **(extra_env or {}))
+def _env(devices):
+  # Subprocesses compile with the same speed-over-quality setting as tests/conftest.py.
+  return dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
+              JAX_PLATFORMS='cpu', JAX_DISABLE_MOST_OPTIMIZATIONS='true')
+
+
+def _run(args, devices=4, timeout=300):
+  env = _env(devices)
   proc = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
                         timeout=timeout, cwd=ROOT)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -44,7 +49,7 @@ def test_training_on_four_devices_reaches_one_device_accuracy(tfds_dir, tmp_path
 
 
 def test_batch_must_divide_by_device_count(tfds_dir, tmp_path):
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=3', JAX_PLATFORMS='cpu')
+  env = _env(3)
   proc = subprocess.run(
       [sys.executable, os.path.join(ROOT, 'train.py'), '--config=configs/tiny.py',
        f'--workdir={tmp_path / "run"}', f'--config.dataset.data_dir={tfds_dir}'],
@@ -63,7 +68,7 @@ def _free_port():
 def test_two_processes_train_with_jax_distributed(tfds_dir, tmp_path):
   port = _free_port()
   workdir = tmp_path / 'multi'
-  env = dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS='--xla_force_host_platform_device_count=2')
+  env = _env(2)
   procs = [subprocess.Popen(
       [sys.executable, os.path.join(ROOT, 'train.py'), '--config=configs/tiny.py',
        f'--workdir={workdir}', f'--config.dataset.data_dir={tfds_dir}',
