@@ -59,7 +59,26 @@ def check_train(tfds_dir, workdir):
   return dict(devices=result['device_count'], accuracy=result['test']['accuracy'])
 
 
+def check_measure():
+  from efficiency import measure
+  from efficiency.models import registry
+  model = registry.create_model(dict(name='cnn', width=8, depth=3), num_classes=10, in_channels=1,
+                                rngs=nnx.Rngs(0))
+  settings = dict(fixed_calls=3, warmup_calls=1, min_calls=1)
+  many = measure.measure_data_parallel(model, (8, 8, 1), batch_size=16, settings=settings)
+  one = measure.measure_data_parallel(model, (8, 8, 1), batch_size=4, settings=settings,
+                                      devices=jax.devices()[:1])
+  return dict(many={k: v for k, v in many.items() if k != 'latency'},
+              one={k: v for k, v in one.items() if k != 'latency'},
+              samples=len(many['latency']['samples_s']))
+
+
 if __name__ == '__main__':
-  what, tfds_dir = sys.argv[1], sys.argv[2]
-  out = check_step(tfds_dir) if what == 'step' else check_train(tfds_dir, sys.argv[3])
+  what = sys.argv[1]
+  if what == 'measure':
+    out = check_measure()
+  elif what == 'step':
+    out = check_step(sys.argv[2])
+  else:
+    out = check_train(sys.argv[2], sys.argv[3])
   print('RESULT ' + json.dumps(out))

@@ -48,6 +48,21 @@ def test_training_on_four_devices_reaches_one_device_accuracy(tfds_dir, tmp_path
   assert abs(four['accuracy'] - one['test']['accuracy']) <= 0.03
 
 
+def test_flops_under_sharding_per_device_and_whole_program():
+  out = _run([CHECKS, 'measure'])
+  many, one = out['many'], out['one']
+  assert many['device_count'] == 4 and one['device_count'] == 1
+  assert out['samples'] == 3
+  # XLA's SPMD count is one device's share: 4 devices x 4 examples each = 1 device x 4 examples.
+  assert many['flops_xla_per_device'] == pytest.approx(one['flops_xla_per_device'], rel=0.05)
+  assert many['flops_xla_program'] == pytest.approx(4 * many['flops_xla_per_device'])
+  # The jaxpr walk sees global shapes: the whole program, agreeing with XLA x devices.
+  assert many['flops_xla_program'] == pytest.approx(
+      many['flops_jaxpr_program_excluding_padding'], rel=0.05)
+  assert many['flops_jaxpr_program'] == pytest.approx(4 * one['flops_jaxpr_program'], rel=0.01)
+  assert many['throughput_per_s'] > 0
+
+
 def test_batch_must_divide_by_device_count(tfds_dir, tmp_path):
   env = _env(3)
   proc = subprocess.run(
