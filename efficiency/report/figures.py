@@ -89,9 +89,9 @@ def figure_legend(fig: plt.Figure, axes: list) -> None:
     for handle, label in zip(*ax.get_legend_handles_labels()):
       seen.setdefault(label, handle)
   if seen:
-    # As many columns as fit the figure's width at ~0.075 in per character of 9 pt text.
+    # As many columns as fit the figure's width at ~0.065 in per character of 9 pt text.
     longest = max(len(label) for label in seen)
-    fits = int(fig.get_figwidth() // (0.075 * longest + 0.6))
+    fits = int(fig.get_figwidth() // (0.065 * longest + 0.6))
     fig.legend(list(seen.values()), list(seen.keys()), loc='outside lower center',
                ncol=max(1, min(len(seen), fits, 4)), frameon=False)
 

@@ -9,6 +9,7 @@ IQR). One panel per machine (hardware_id), stacked, sharing axes so machines com
 
 from __future__ import annotations
 
+import textwrap
 from typing import Iterator
 
 import numpy as np
@@ -23,7 +24,7 @@ ACCURACY_LABEL = 'top-1 accuracy (%)'
 
 
 def latency_label(unit: str) -> str:
-  return f'latency at batch 1 ({unit}, median; bars: q1–q3)'
+  return f'median latency at batch 1 ({unit})'
 
 
 def flops_label(flops_column: str) -> str:
@@ -99,14 +100,14 @@ def _flops_latency_panel(ax, rows: pd.DataFrame, base: pd.DataFrame, flops: str,
   front = pareto_front(candidates.dropna(subset=[flops]), 'latency_median_s')
   if len(front):
     _ring(ax, front[flops], front['latency_median_s'] * time_scale,
-          'Pareto-optimal (latency vs accuracy)')
+          'Pareto-optimal by latency')
   base = base.dropna(subset=[flops, 'latency_median_s'])
   known = candidates[flops].dropna()
   if len(base) and len(known) > 1 and known.min() > 0:
     xs = np.geomspace(known.min(), known.max(), 50)
     per_flop = base['latency_median_s'].iloc[0] / base[flops].iloc[0]
     ax.plot(xs, xs * per_flop * time_scale, color='0.5', ls=':', lw=1,
-            label='latency ∝ FLOPs (through base)')
+            label='latency ∝ FLOPs (via base)')
 
 
 def _machines(rows: pd.DataFrame) -> list[str]:
@@ -159,7 +160,7 @@ def plot_study(rows: pd.DataFrame, base: pd.DataFrame, *, study: str, title: str
       axes[-1].set_xlabel(x_label)
       for panel in axes:
         panel.set_ylabel(y_label)
-      fig.suptitle(f'{title}: {names[plot]}')
+      fig.suptitle(textwrap.fill(f'{title}: {names[plot]}', 64))
       figures.figure_legend(fig, axes)
       out[plot] = figures.save_figure(fig, folder, f'{study}_{plot}')
   return out

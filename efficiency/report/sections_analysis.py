@@ -33,8 +33,8 @@ def agreement_section(sweep: Sweep, flops: str) -> str:
             'fastest; a positive gap means slower than its FLOPs suggest):', '']
   table = [[f'`{r["hardware_id"]}`', f'`{r["point_id"]}`', r['study'],
             series_label(r['method'], r['protocol'], True), fmt.format_flops(r[flops]),
-            fmt.format_seconds(r['latency_median_s']), fmt.format_number(r['cost_rank']),
-            fmt.format_number(r['latency_rank']), f'{r["rank_gap"]:+g}']
+            fmt.format_seconds(r['latency_median_s']), f'{r["cost_rank"]:g}',
+            f'{r["latency_rank"]:g}', f'{r["rank_gap"]:+g}']
            for _, r in worst.iterrows()]
   lines += [fmt.markdown_table(['machine', 'point', 'study', 'method', 'FLOPs', 'latency',
                                 'FLOPs rank', 'latency rank', 'gap'], table,

@@ -23,8 +23,8 @@ PLOT_CAPTIONS = {
                         '(the IQR) of the timed calls. Dashed steps: Pareto frontier.',
     'flops_latency': 'Median latency at batch 1 vs FLOPs per example, error bars q1 to q3. '
                      'Dotted: latency proportional to FLOPs through the base model; points above '
-                     'it are slower than their FLOPs suggest. Ringed: Pareto-optimal for '
-                     'latency vs accuracy.',
+                     'it are slower than their FLOPs suggest. Ringed: Pareto-optimal by latency '
+                     '(accuracy vs latency).',
 }
 
 
