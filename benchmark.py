@@ -26,6 +26,9 @@ _CONFIG = config_flags.DEFINE_config_file(
     'random weights. Without it, --workdir must hold a trained run.', lock_config=True)
 _SHARD = flags.DEFINE_integer('sweep_shard', 0, 'Index of this shard of the sweep points.')
 _SHARDS = flags.DEFINE_integer('sweep_shards', 1, 'Number of shards the sweep is split into.')
+_WORKERS = flags.DEFINE_integer(
+    'sweep_workers', 0, 'Local processes that train sweep points at once (measurements stay one at '
+    'a time in this process); 0 = one per CPU core (up to 4) on CPU, 1 on GPU/TPU.')
 _COMBINE = flags.DEFINE_list('combine', None, 'Comma-separated sweep workdirs to combine into '
                              '--workdir (e.g. one per machine).')
 
@@ -54,7 +57,7 @@ def main() -> None:
   if config is not None and config.sweep is not None:
     cli.log_config(config)
     sweeps.run_sweep(config, workdir, shard_index=_SHARD.value, shard_count=_SHARDS.value,
-                     command=_command())
+                     workers=_WORKERS.value, command=_command())
     return
   if config is not None:
     cli.log_config(config)

@@ -62,7 +62,12 @@ def test_sweep_records_a_failure_goes_on_and_resumes(tfds_dir, tmp_path, monkeyp
     return original_measure(model, inputs, point_config)
 
   monkeypatch.setattr(point_module, '_measure', measure)
-  rows = runner.run_sweep(config, workdir, command='test')
+  monkeypatch.setenv('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')  # in the worker processes too
+  # Two worker processes train; this process evaluates and measures (so the fake failure applies).
+  rows = runner.run_sweep(config, workdir, workers=2, command='test')
+  for p in points:
+    trained_by_worker = os.path.exists(os.path.join(workdir, 'points', p.point_id, 'worker.json'))
+    assert trained_by_worker == (p.protocol != 'evaluate')
   assert [r['point_id'] for r in rows] == [p.point_id for p in points]
   status = {r['point_id']: r['status'] for r in rows}
   assert status[width5.point_id] == 'failed'
@@ -83,6 +88,7 @@ def test_sweep_records_a_failure_goes_on_and_resumes(tfds_dir, tmp_path, monkeyp
   assert table.read_table(workdir) == rows
   meta = wd.read_json(os.path.join(workdir, 'sweep.json'))
   assert meta['base_point'] == base.point_id and meta['command'] == 'test'
+  assert meta['train_workers'] == 2
   assert meta['dataset']['test_examples'] == 360 and meta['dataset']['metric'] == 'top-1 accuracy'
   assert set(meta['studies']) == {'base', 'params', 'resolution'}
   assert meta['methods']['distill'] and meta['methods']['area']

@@ -53,7 +53,7 @@ def describe_method(label: str) -> str:
   if name in RESIZE_METHODS:
     text = RESIZE_METHODS[name]
     if suffix == 'aa':
-      text = text.rstrip('.') + '; antialiased (low-pass filtered before sampling).'
+      text += ' Used here with antialias on.'
     return text
   return ''
 

@@ -3,8 +3,8 @@
 A point's workdir `points/<point_id>/` holds, besides the training files of
 efficiency.training (config.json, checkpoints/, metrics.jsonl, result.json):
 eval.json (evaluate points: the base model's metrics on the point's inputs),
-measure.json (the full measurement record) and stages.json (seconds per stage),
-written last: a point is finished when stages.json exists beside them. Its
+measure.json (the full measurement record), worker.json (when a worker process
+trained it: its wall time) and stages.json (seconds per stage), written last: a point is finished when stages.json exists beside them. Its
 results-table rows are rebuilt from these files alone.
 """
 
@@ -22,6 +22,9 @@ from efficiency.errors import EfficiencyError, WorkdirError
 from efficiency.stages import StageTimer
 from efficiency.sweeps import table
 from efficiency.sweeps.expand import Point, point_dir
+
+
+WORKER_FILE = 'worker.json'  # written by efficiency.sweeps.workers beside a point it trained
 
 
 class InputsCache:
@@ -122,7 +125,10 @@ def compute(point: Point, base: Point, workdir: str, cache: InputsCache) -> dict
     record = _measure(trained.model, inputs, point.config)
   wd.write_json(os.path.join(folder, 'measure.json'), record)
   total = time.perf_counter() - start
-  # Model construction, restoring the base model's config, file writes: what no stage timed.
+  worker_file = os.path.join(folder, WORKER_FILE)
+  if point.protocol != 'evaluate' and os.path.exists(worker_file):
+    total += float(wd.read_json(worker_file)['wall_s'])  # trained by a worker process
+  # Model construction, file writes, waiting for the base model: what no stage timed.
   stages = dict(timer.seconds, other=max(0.0, total - sum(timer.seconds.values())), total=total)
   wd.write_json(os.path.join(folder, 'stages.json'), stages)
   return stages

@@ -24,7 +24,7 @@ from absl import logging
 from efficiency import workdir as wd
 from efficiency.config import validate
 from efficiency.errors import ConfigError, EfficiencyError
-from efficiency.sweeps import metadata, point as point_module, table
+from efficiency.sweeps import metadata, point as point_module, table, workers as workers_module
 from efficiency.sweeps.expand import Point, expand
 
 
@@ -66,6 +66,11 @@ def _time_left(seconds_by_kind: dict[bool, list[float]], remaining: list[Point])
   return left
 
 
+def _process_count() -> int:
+  import jax
+  return jax.process_count()
+
+
 def _table_order(points: list[Point]) -> list[tuple[str, str, str]]:
   return [(p.point_id, study, method) for p in points for study, method in p.memberships]
 
@@ -76,12 +81,13 @@ def _merge(workdir: str, points: list[Point]) -> list[dict]:
 
 
 def _finish(config, workdir: str, points: list[Point], cache: point_module.InputsCache,
-            command: str) -> list[dict]:
+            command: str, workers: int) -> list[dict]:
   """Merges the shard tables, writes sweep.json and the report."""
   rows = _merge(workdir, points)
   dataset = cache.get(points[0].config, with_train=False).dataset
   with wd.locked(_lock_dir(workdir, 'merge'), wait=True):
     meta = metadata.build(config, workdir, points, dataset=dataset, command=command)
+    meta['train_workers'] = workers
     metadata.write(workdir, meta)
   _print_times(meta)
   try:
@@ -101,13 +107,16 @@ def _print_times(meta: dict[str, Any]) -> None:
 
 
 def run_sweep(config, workdir: str, *, shard_index: int = 0, shard_count: int = 1,
-              command: str | None = None) -> list[dict]:
+              workers: int = 1, command: str | None = None) -> list[dict]:
   """Computes this shard's points, merges the table, writes sweep.json and the report.
 
-  Returns the merged results table (a list of row dicts, columns table.COLUMNS).
+  `workers` > 1 trains in that many local processes first (efficiency.sweeps.workers);
+  0 picks one per CPU core. Returns the merged results table (a list of row dicts,
+  columns table.COLUMNS).
   """
   validate(config)
   _check_shards(shard_index, shard_count)
+  workers_module.check_workers(workers)
   workdir = wd.ensure_writable(workdir)
   command = command or ' '.join(['python'] + sys.argv)
   points = expand(config, workdir)
@@ -119,8 +128,19 @@ def run_sweep(config, workdir: str, *, shard_index: int = 0, shard_count: int = 
     _say(f'sweep {config.name}: {len(points)} points'
          + (f', {len(mine)} in shard {shard_index} of {shard_count}' if shard_count > 1 else '')
          + f'; workdir {workdir}')
-    rows_by_point: dict[str, list[dict]] = {}
     start = time.perf_counter()
+    workers = workers or workers_module.auto_workers()
+    if workers > 1 and _process_count() > 1:
+      raise ConfigError(f'--sweep_workers={workers} is not allowed in a multi-process job: '
+                        'expected 1 (each process already has its own devices).')
+    if workers > 1 and any(not point_module.is_finished(workdir, p) and p.protocol != 'evaluate'
+                           for p in mine):
+      cache.get(base.config, with_train=False)  # prepares the dataset once, before the workers
+      workers_module.train_in_workers(config, workdir, workers, _say, shard_index=shard_index,
+                                      shard_count=shard_count)
+      _say(f'training done in {_duration(time.perf_counter() - start)}; restoring, evaluating and '
+           'measuring each point')
+    rows_by_point: dict[str, list[dict]] = {}
     seconds_by_kind: dict[bool, list[float]] = {True: [], False: []}  # evaluate point or not
     for number, point in enumerate(mine, 1):
       reused = point_module.is_finished(workdir, point)
@@ -153,7 +173,7 @@ def run_sweep(config, workdir: str, *, shard_index: int = 0, shard_count: int = 
            + (f', accuracy {accuracy:.4f}' if accuracy is not None else '')
            + f', {seconds:.1f}s; elapsed {_duration(time.perf_counter() - start)}, '
            f'left ~{_duration(left)}')
-    rows = _finish(config, workdir, points, cache, command)
+    rows = _finish(config, workdir, points, cache, command, workers)
     failed = [r for r in rows if r['status'] != 'ok']
     _say(f'sweep done in {_duration(time.perf_counter() - start)}: {len(rows)} rows, '
          f'{len(failed)} failed; table {os.path.join(workdir, "results.csv")}')
