@@ -1,4 +1,4 @@
-"""Sweep declaration: expansion (product, zip, both), dedup, point ids, validation, study configs."""
+"""Sweep declarations: expansion, dedup, point ids, validation, study configs, tables."""
 
 import json
 import os

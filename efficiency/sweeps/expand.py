@@ -111,10 +111,12 @@ def _check_group(config, index: int, group: Any) -> None:
                       'protocol, product, zip, fixed.')
   for key in group:
     if key not in GROUP_KEYS:
-      raise ConfigError(f'{where}.{key} is not a known key: expected one of {", ".join(GROUP_KEYS)}.')
+      raise ConfigError(f'{where}.{key} is not a known key: expected one of '
+                        f'{", ".join(GROUP_KEYS)}.')
   for key in ('study', 'method'):
     if not isinstance(group.get(key), str) or not group[key].strip():
-      raise ConfigError(f'{where}.{key}={group.get(key)!r} is not allowed: expected a non-empty string.')
+      raise ConfigError(f'{where}.{key}={group.get(key)!r} is not allowed: expected a non-empty '
+                        'string.')
   if group['study'] == BASE_STUDY:
     raise ConfigError(f'{where}.study={BASE_STUDY!r} is not allowed: the base point is added to '
                       'every sweep by itself; name the study after what it varies.')
@@ -130,15 +132,15 @@ def _check_group(config, index: int, group: Any) -> None:
     for path, values in section.items():
       _check_field(config, where, key, path, protocol)
       if key != 'fixed' and (not isinstance(values, (list, tuple)) or not values):
-        raise ConfigError(f'{where}.{key}[{path!r}]={values!r} is not allowed: expected a non-empty '
-                          'list of values.')
+        raise ConfigError(f'{where}.{key}[{path!r}]={values!r} is not allowed: expected a '
+                          'non-empty list of values.')
   lengths = {path: len(values) for path, values in group.get('zip', {}).items()}
   if len(set(lengths.values())) > 1:
     raise ConfigError(f'{where}.zip lists have unequal lengths ('
                       + ', '.join(f'{p}: {n}' for p, n in lengths.items())
                       + '): expected lists of equal length.')
-  overlap = set(group.get('product', {})) & set(group.get('zip', {}))
-  overlap |= (set(group.get('product', {})) | set(group.get('zip', {}))) & set(group.get('fixed', {}))
+  product, zipped, fixed = (set(group.get(key, {})) for key in ('product', 'zip', 'fixed'))
+  overlap = (product & zipped) | ((product | zipped) & fixed)
   if overlap:
     raise ConfigError(f'{where} sets {", ".join(sorted(overlap))} in more than one of product, zip '
                       'and fixed: expected each field once.')
@@ -146,8 +148,8 @@ def _check_group(config, index: int, group: Any) -> None:
 
 def _check_field(config, where: str, key: str, path: Any, protocol: str) -> None:
   if not isinstance(path, str) or not path:
-    raise ConfigError(f'{where}.{key} field {path!r} is not allowed: expected a dotted config field '
-                      'such as "model.width".')
+    raise ConfigError(f'{where}.{key} field {path!r} is not allowed: expected a dotted config '
+                      'field such as "model.width".')
   if path in RESERVED_FIELDS or path.split('.')[0] == 'sweep':
     raise ConfigError(f'{where}.{key}[{path!r}] is not allowed: the sweep runner sets it.')
   # Model families take their own keyword arguments, which the base config may not list.
@@ -231,7 +233,9 @@ def expand(config, workdir: str | None = None) -> list[Point]:
     protocol = group.get('protocol', 'train')
     for overrides in _group_overrides(group):
       where = f'{_where(index, group)} point {json.dumps(overrides, default=str)}'
-      applied = {**overrides, 'train.teacher_workdir': teacher} if protocol == 'distill' else overrides
+      applied = dict(overrides)
+      if protocol == 'distill':
+        applied['train.teacher_workdir'] = teacher
       point_config = _apply(base, applied, where)
       try:
         validate(point_config)

@@ -1,11 +1,12 @@
-"""One sweep point: train it (or evaluate the base model on its inputs), measure it, write its files.
+"""One sweep point: train it (or evaluate the base model on its inputs), measure it, write files.
 
 A point's workdir `points/<point_id>/` holds, besides the training files of
 efficiency.training (config.json, checkpoints/, metrics.jsonl, result.json):
 eval.json (evaluate points: the base model's metrics on the point's inputs),
 measure.json (the full measurement record), worker.json (when a worker process
-trained it: its wall time) and stages.json (seconds per stage), written last: a point is finished when stages.json exists beside them. Its
-results-table rows are rebuilt from these files alone.
+trained it: its wall time) and stages.json (seconds per stage), written last: a
+point is finished when stages.json exists beside them. Its results-table rows
+are rebuilt from these files alone.
 """
 
 from __future__ import annotations

@@ -160,8 +160,7 @@ def run_sweep(config, workdir: str, *, shard_index: int = 0, shard_count: int = 
         rows = point_module.failed_rows(point, _one_line(e))
         status = f'FAILED: {_one_line(e)}'
       rows_by_point[point.point_id] = rows
-      table_rows = [r for p in mine if p.point_id in rows_by_point for r in rows_by_point[p.point_id]]
-      wd.write_jsonl(own_table, table_rows)
+      wd.write_jsonl(own_table, [row for p in mine for row in rows_by_point.get(p.point_id, [])])
       _merge(workdir, points)
       seconds = time.perf_counter() - point_start
       if not reused:

@@ -43,7 +43,8 @@ def compound_scale(base_width: int, base_depth: int, phi: float, *,
           round_depth(base_depth * alpha**phi))
 
 
-def compound_zip(base_width: int, base_depth: int, phis: list[float], **kwargs) -> dict[str, list[int]]:
+def compound_zip(base_width: int, base_depth: int, phis: list[float],
+                 **kwargs) -> dict[str, list[int]]:
   """A sweep group's `zip` section for compound scaling at each step of `phis`."""
   sizes = [compound_scale(base_width, base_depth, phi, **kwargs) for phi in phis]
   return {'model.width': [w for w, _ in sizes], 'model.depth': [d for _, d in sizes]}

@@ -131,12 +131,15 @@ def measured_columns(record: dict) -> dict[str, Any]:
   latency = record.get('latency') or {}
   source = record.get('bytes_source')
   bytes_key = {'xla_lowered': 'bytes_xla_lowered_per_example', 'jaxpr': 'bytes_jaxpr_per_example'}
-  flops_for_rate = record.get('flops_xla') if record.get('flops_xla') is not None else record.get('flops')
+  flops_for_rate = record.get('flops_xla')
+  if flops_for_rate is None:
+    flops_for_rate = record.get('flops')
   throughput = record.get('throughput')
   row = dict(
       hardware_id=record.get('hardware_id'), backend=_get(record, 'hardware', 'backend'),
       device_count=record.get('device_count'),
-      params=_get(record, 'params', 'trainable'), params_other=_get(record, 'params', 'non_trainable'),
+      params=_get(record, 'params', 'trainable'),
+      params_other=_get(record, 'params', 'non_trainable'),
       params_bytes=_get(record, 'params', 'trainable_bytes'),
       flops_xla=record.get('flops_xla'), flops_jaxpr=record.get('flops'), macs=record.get('macs'),
       flops_ratio=record.get('xla_over_jaxpr'), flops_xla_note=_xla_note(record),
