@@ -2,7 +2,9 @@
 
 Times are summed from every finished point's stages.json, so a resumed or
 sharded sweep reports what each point cost when it was computed. A point
-declared by several studies counts toward the first that declared it.
+declared by several studies counts toward the first that declared it. Points
+trained at once by worker processes overlap in time, so the study times can add
+up to more than the sweep's wall time (`run_seconds`, with `train_workers`).
 """
 
 from __future__ import annotations

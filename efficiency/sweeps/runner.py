@@ -81,13 +81,16 @@ def _merge(workdir: str, points: list[Point]) -> list[dict]:
 
 
 def _finish(config, workdir: str, points: list[Point], cache: point_module.InputsCache,
-            command: str, workers: int) -> list[dict]:
+            command: str, workers: int | None, run_seconds: float) -> list[dict]:
   """Merges the shard tables, writes sweep.json and the report."""
   rows = _merge(workdir, points)
   dataset = cache.get(points[0].config, with_train=False).dataset
   with wd.locked(_lock_dir(workdir, 'merge'), wait=True):
     meta = metadata.build(config, workdir, points, dataset=dataset, command=command)
-    meta['train_workers'] = workers
+    if workers is None:  # none started now: the points were trained as the last run said
+      previous = os.path.join(workdir, 'sweep.json')
+      workers = wd.read_json(previous).get('train_workers', 1) if os.path.exists(previous) else 1
+    meta.update(train_workers=workers, run_seconds=run_seconds)
     metadata.write(workdir, meta)
   _print_times(meta)
   try:
@@ -101,6 +104,9 @@ def _finish(config, workdir: str, points: list[Point], cache: point_module.Input
 
 
 def _print_times(meta: dict[str, Any]) -> None:
+  if meta['train_workers'] > 1:
+    _say(f'time per study (its points\' own times; {meta["train_workers"]} workers trained at once, '
+         'so these overlap):')
   for study, seconds in meta['study_seconds'].items():
     stages = ', '.join(f'{k} {v:.1f}s' for k, v in meta['stage_seconds'].get(study, {}).items())
     _say(f'study {study}: {_duration(seconds)} ({stages})')
@@ -130,6 +136,7 @@ def run_sweep(config, workdir: str, *, shard_index: int = 0, shard_count: int = 
          + f'; workdir {workdir}')
     start = time.perf_counter()
     workers = workers or workers_module.auto_workers()
+    started_workers = None
     if workers > 1 and _process_count() > 1:
       raise ConfigError(f'--sweep_workers={workers} is not allowed in a multi-process job: '
                         'expected 1 (each process already has its own devices).')
@@ -138,6 +145,7 @@ def run_sweep(config, workdir: str, *, shard_index: int = 0, shard_count: int = 
       cache.get(base.config, with_train=False)  # prepares the dataset once, before the workers
       workers_module.train_in_workers(config, workdir, workers, _say, shard_index=shard_index,
                                       shard_count=shard_count)
+      started_workers = workers
       _say(f'training done in {_duration(time.perf_counter() - start)}; restoring, evaluating and '
            'measuring each point')
     rows_by_point: dict[str, list[dict]] = {}
@@ -172,7 +180,8 @@ def run_sweep(config, workdir: str, *, shard_index: int = 0, shard_count: int = 
            + (f', accuracy {accuracy:.4f}' if accuracy is not None else '')
            + f', {seconds:.1f}s; elapsed {_duration(time.perf_counter() - start)}, '
            f'left ~{_duration(left)}')
-    rows = _finish(config, workdir, points, cache, command, workers)
+    rows = _finish(config, workdir, points, cache, command, started_workers,
+                   time.perf_counter() - start)
     failed = [r for r in rows if r['status'] != 'ok']
     _say(f'sweep done in {_duration(time.perf_counter() - start)}: {len(rows)} rows, '
          f'{len(failed)} failed; table {os.path.join(workdir, "results.csv")}')
