@@ -63,6 +63,21 @@ def _timing_lines(title: str, timed: dict[str, Any] | None) -> list[str]:
   ]
 
 
+def _data_parallel_lines(dp: dict[str, Any] | None) -> list[str]:
+  if not dp:
+    return []
+  return [
+      f"Data parallel on {dp['device_count']} devices, batch {dp['batch_size']} "
+      f"({dp['per_device_batch']} per device): {dp['view']}",
+      f"  FLOPs per batch: XLA {human(dp['flops_xla_per_device'])} per device = "
+      f"{human(dp['flops_xla_program'])} whole program; jaxpr {human(dp['flops_jaxpr_program'])} "
+      f"whole program ({human(dp['flops_jaxpr_program_excluding_padding'])} without padding taps, "
+      f"as XLA counts) = {human(dp['flops_jaxpr_per_device'])} per device",
+      f"  batch latency median {seconds(dp['latency'].get('median'))}, throughput "
+      f"{human(dp['throughput_per_s'])} examples/s on {dp['device_count']} devices",
+  ]
+
+
 def format_summary(record: dict[str, Any]) -> str:
   """Params, FLOPs (XLA, jaxpr, MACs, ratio), per-layer table, latency, throughput, hardware."""
   lines = []
@@ -104,6 +119,7 @@ def format_summary(record: dict[str, Any]) -> str:
     lines.extend(_timing_lines(f"Batch {record.get('throughput_batch')}",
                                record.get('throughput_timing')))
   lines.append(f"Throughput: {human(record.get('throughput'))} examples/s")
+  lines.extend(_data_parallel_lines(record.get('data_parallel')))
   hw = record.get('hardware')
   if hw:
     lines.append(f"Hardware: {record.get('hardware_id')} - {hw['cpu_model']}, "

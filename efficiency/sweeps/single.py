@@ -24,10 +24,22 @@ from efficiency.sweeps import table
 
 
 def _measure(model, input_shape, config) -> dict:
-  from efficiency.measure import measure_model
-  return measure_model(model, tuple(input_shape), settings=config.measure,
-                       throughput_batch=config.measure.batch_size,
-                       per_layer=config.measure.per_layer)
+  """The single-device record; with several devices, also the data-parallel one (`data_parallel`)."""
+  import jax
+  from efficiency.measure import measure_data_parallel, measure_model
+  record = measure_model(model, tuple(input_shape), settings=config.measure,
+                         throughput_batch=config.measure.batch_size,
+                         per_layer=config.measure.per_layer)
+  count = jax.device_count()
+  if count > 1:
+    batch = -(-config.measure.batch_size // count) * count  # rounded up to divide by the devices
+    try:
+      record['data_parallel'] = measure_data_parallel(model, tuple(input_shape), batch_size=batch,
+                                                      settings=config.measure)
+    except Exception as error:  # noqa: BLE001 - recorded with its reason, not swallowed
+      record['data_parallel'] = None
+      record['data_parallel_error'] = f'{type(error).__name__}: {error}'
+  return record
 
 
 def _record(workdir: str, config, weights: str, input_shape, measured: dict,
