@@ -1,20 +1,27 @@
-"""What every entry point shares: common flags, JAX set-up, logging, and one-line errors.
+"""What every entry point shares: flags, the config flag, JAX set-up, logging, one-line errors.
 
-An `EfficiencyError` (bad config, missing file, locked workdir, ...) is printed
-as one line `error: ...` on stderr with exit status 2 and no traceback, unless
-`--verbose` asks for one. Ctrl-C exits with status 130 after finished work is saved.
+An `EfficiencyError` (bad config, bad flag or override, missing file, locked
+workdir, ...) is printed as one line `error: ...` on stderr with exit status 2
+and no traceback, unless `--verbose` asks for one. Flags are parsed here, not by
+absl's default parser, so an unknown flag, a malformed or unknown
+`--config.<field>=` override or a missing `--config` file is such a line too.
+Ctrl-C (or SIGTERM) exits with status 130 after finished work is saved.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
+import signal
 import sys
 import traceback
-from typing import Callable
+from typing import Any, Callable
 
 from absl import app, flags, logging
+from ml_collections import config_flags
 
-from efficiency.errors import EfficiencyError
+from efficiency.errors import ConfigError, EfficiencyError
 
 WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and results.')
 VERBOSE = flags.DEFINE_bool('verbose', False, 'Show tracebacks for errors.')
@@ -25,6 +32,38 @@ PROCESS_ID = flags.DEFINE_integer('process_id', None, 'Multi-host: index of this
 DISTRIBUTED = flags.DEFINE_bool(
     'distributed', False, 'Call jax.distributed.initialize() (auto-detects SLURM, TPU pods, ...) '
     'even without --coordinator_address.')
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+# Errors raised while defining the config flag (ml_collections already parses the overrides
+# of a default config file then), reported by `run` as one line.
+_DEFINITION_ERRORS: list[BaseException] = []
+_DEFAULT_CONFIG_FILE: list[str] = []
+
+
+def define_config(default: str | None, help_string: str) -> Any:
+  """`--config=FILE` (a file with `get_config()`) and its `--config.<field>=value` overrides.
+
+  Returns the flag holder (`.value` is the ConfigDict), or None when the overrides
+  are already invalid here, which `run` then reports as one line.
+  """
+  if default is not None:
+    _DEFAULT_CONFIG_FILE.append(default)
+  try:
+    return config_flags.DEFINE_config_file('config', default, help_string, lock_config=True)
+  except Exception as e:  # noqa: BLE001 - reported by run() before anything else happens
+    _DEFINITION_ERRORS.append(e)
+    return None
+
+
+def require_config(holder) -> Any:
+  """The validated config of `--config`; ConfigError when it is missing or has a bad field."""
+  from efficiency.config import validate
+  config = None if holder is None else holder.value
+  if config is None:
+    raise ConfigError('--config is required: a config file such as configs/base.py.')
+  validate(config)
+  return config
 
 
 def cache_dir() -> str:
@@ -57,6 +96,149 @@ def require_workdir() -> str:
   return WORKDIR.value
 
 
+def _one_line(text: str) -> str:
+  lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+  return lines[0] if lines else ''
+
+
+def _describe(error: BaseException) -> str:
+  return f'{type(error).__name__}: {_one_line(str(error))}'.rstrip(': ')
+
+
+def _config_file_arg(argv: list[str]) -> str | None:
+  """The FILE of `--config=FILE[:args]` (or `--config FILE`) in argv, else None."""
+  for index, arg in enumerate(argv[1:], 1):
+    match = re.fullmatch(r'--?config(?:=(.*))?', arg, re.S)
+    if match:
+      value = match.group(1)
+      if value is None:
+        value = argv[index + 1] if index + 1 < len(argv) else ''
+      return value.split(':', 1)[0]
+  return None
+
+
+def _config_overrides(argv: list[str]) -> list[tuple[str, str]]:
+  """(argument, dotted field) of every `--config.<field>[=value]` in argv."""
+  overrides = []
+  for arg in argv[1:]:
+    match = re.fullmatch(r'--?(?:no)?config\.([^=]+)(?:=.*)?', arg, re.S)
+    if match:
+      overrides.append((arg, match.group(1)))
+  return overrides
+
+
+def _is_field(config, path: str) -> bool:
+  node = config
+  for part in path.split('.'):
+    if not hasattr(node, 'keys') or part not in node:
+      return False
+    node = node[part]
+  return True
+
+
+def _leaf_fields(node, prefix: str = '') -> list[str]:
+  fields = []
+  for key in node.keys():
+    value = node[key]
+    fields += _leaf_fields(value, f'{prefix}{key}.') if hasattr(value, 'keys') else [prefix + key]
+  return fields
+
+
+def check_config_file(path: str) -> None:
+  if not os.path.isfile(path):
+    raise ConfigError(f'--config={path} does not exist: expected a config file with get_config(), '
+                      'such as configs/base.py.')
+
+
+def _unknown_override(arg: str, path: str, config_file: str, fields: list[str]) -> str:
+  close = difflib.get_close_matches(path, fields, n=1, cutoff=0.6)
+  hint = f' (did you mean config.{close[0]}?)' if close else ''
+  return (f'{arg} is not allowed: config.{path} is not a field of {config_file}{hint}; the fields '
+          'are listed in efficiency/config.py SCHEMA.')
+
+
+def explain_flag_error(error: BaseException, argv: list[str], default_config: str | None) -> str:
+  """One line naming the flag or `--config.` override that `error` (from flag parsing) is about."""
+  from efficiency.config import SCHEMA, load_config_file
+  if isinstance(error, EfficiencyError):
+    return _one_line(str(error))
+  config_file = _config_file_arg(argv) or default_config
+  if isinstance(error, flags.UnrecognizedFlagError):
+    name = error.flagname
+    if name.startswith('config.') and config_file is None:
+      return f'--{name} needs --config=FILE before it: the config file whose field it overrides.'
+    suggestion = re.search(r'Did you mean: (.*?) \?', str(error))
+    hint = f' (did you mean --{suggestion.group(1)}?)' if suggestion else ''
+    return f'--{name} is not a known flag{hint}; see --helpfull for the flags.'
+  if config_file is not None:
+    check_config_file(config_file)
+    try:
+      config = load_config_file(config_file)
+    except EfficiencyError as e:
+      return _one_line(str(e))
+    except Exception as e:  # noqa: BLE001 - a user's config file can raise anything
+      return f'--config={config_file} cannot be loaded ({_describe(e)}); --verbose shows where.'
+    for arg, path in _config_overrides(argv):
+      if not _is_field(config, path):
+        return _unknown_override(arg, path, config_file, _leaf_fields(config))
+  match = re.match(r'flag --([^=\s]+)=(.*?): (.*)', str(error), re.S)
+  if isinstance(error, flags.IllegalFlagValueError) and match:
+    name, value, reason = match.group(1), match.group(2), _one_line(match.group(3))
+    if name.startswith('config.'):
+      field = name[len('config.'):]
+      allowed = SCHEMA[field].allowed if field in SCHEMA else 'a value of the type in the config file'
+      if value.lower() == 'none':
+        reason = 'None cannot be given on the command line; set it in a config file'
+      return f'--config.{field}={value} is not allowed: expected {allowed} ({reason}).'
+    if name == 'config':
+      last = [line.strip() for line in str(error).splitlines() if line.strip()][-1]
+      return f'--config={value} cannot be loaded ({last}); --verbose shows where.'
+    return f'--{name}={value} is not allowed: {reason}.'
+  return f'the command line cannot be parsed ({_describe(error)}); --verbose shows where.'
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing; any bad flag, config file or override raises ConfigError (one line)."""
+  config_file = _config_file_arg(argv)
+  if config_file is not None:
+    check_config_file(config_file)
+  default_config = _DEFAULT_CONFIG_FILE[0] if _DEFAULT_CONFIG_FILE else None
+  if _DEFINITION_ERRORS:
+    error = _DEFINITION_ERRORS[0]
+    raise ConfigError(explain_flag_error(error, argv, default_config)) from error
+  try:
+    return flags.FLAGS(argv)
+  except Exception as e:  # noqa: BLE001 - every parse failure is the user's command line
+    raise ConfigError(explain_flag_error(e, argv, default_config)) from e
+
+
+def _verbose_requested(argv: list[str]) -> bool:
+  return any(re.fullmatch(r'--?verbose(=(true|1|yes))?', arg, re.I) for arg in argv[1:])
+
+
+def _exit_with(error: BaseException, verbose: bool) -> None:
+  if verbose:
+    traceback.print_exception(error)
+  if isinstance(error, OSError) and not isinstance(error, EfficiencyError):
+    where = f' ({error.filename})' if error.filename else ''
+    message = f'{error.strerror or _describe(error)}{where}.'
+  else:
+    message = str(error)
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(EXIT_USER_ERROR)
+
+
+def _parse_flags_or_exit(argv: list[str]) -> list[str]:
+  try:
+    return parse_flags(argv)
+  except EfficiencyError as e:
+    _exit_with(e, _verbose_requested(argv))
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+  raise KeyboardInterrupt
+
+
 def run(main: Callable[[], None]) -> None:
   """absl's app.run around `main`, turning user errors into one line and an exit status."""
 
@@ -64,17 +246,16 @@ def run(main: Callable[[], None]) -> None:
     if len(argv) > 1:
       print(f'error: unexpected arguments {argv[1:]}; flags are written --name=value.',
             file=sys.stderr)
-      sys.exit(2)
+      sys.exit(EXIT_USER_ERROR)
     try:
       main()
-    except EfficiencyError as e:
-      if VERBOSE.value:
-        traceback.print_exc()
-      print(f'error: {e}', file=sys.stderr)
-      sys.exit(2)
+    except (EfficiencyError, OSError) as e:  # OSError: a disk full, a file removed under us, ...
+      _exit_with(e, VERBOSE.value)
     except KeyboardInterrupt:
       print('interrupted: finished epochs and sweep points are saved; rerun the same command to '
             'resume.', file=sys.stderr)
-      sys.exit(130)
+      sys.exit(EXIT_INTERRUPTED)
 
-  app.run(wrapped)
+  # A scheduler's SIGTERM (preemption) stops like Ctrl-C.
+  signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+  app.run(wrapped, flags_parser=_parse_flags_or_exit)

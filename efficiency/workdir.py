@@ -71,15 +71,23 @@ def write_json(path: str, value: Any) -> None:
   atomic_write_text(path, dumps(value, indent=2) + '\n')
 
 
-def read_json(path: str) -> Any:
-  """Reads a JSON file; a missing or corrupt file raises WorkdirError naming it."""
+def read_json(path: str, *, required: tuple[str, ...] = ()) -> Any:
+  """Reads a JSON file; a missing or corrupt file raises WorkdirError naming it.
+
+  With `required`, the file must hold an object with these keys.
+  """
   try:
     with open(path) as f:
-      return json.load(f)
+      value = json.load(f)
   except FileNotFoundError:
     raise WorkdirError(f'{path} does not exist.') from None
   except (json.JSONDecodeError, UnicodeDecodeError) as e:
     raise WorkdirError(f'{path} is corrupt (not valid JSON: {e}); delete it to recompute.') from None
+  if required and (not isinstance(value, dict) or any(key not in value for key in required)):
+    missing = ', '.join(required) if not isinstance(value, dict) else ', '.join(
+        key for key in required if key not in value)
+    raise WorkdirError(f'{path} is corrupt (no {missing}); delete it to recompute.')
+  return value
 
 
 def write_jsonl(path: str, rows: list[dict]) -> None:
@@ -94,12 +102,19 @@ def read_jsonl(path: str) -> list[dict]:
       for number, line in enumerate(f, 1):
         if line.strip():
           try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
           except json.JSONDecodeError as e:
             raise WorkdirError(f'{path} line {number} is corrupt ({e}); delete the file to recompute.'
                                ) from None
+          if not isinstance(row, dict):
+            raise WorkdirError(f'{path} line {number} is corrupt (not a JSON object); delete the '
+                               'file to recompute.')
+          rows.append(row)
   except FileNotFoundError:
     return []
+  except UnicodeDecodeError as e:
+    raise WorkdirError(f'{path} is corrupt (not UTF-8 text: {e}); delete the file to recompute.'
+                       ) from None
   return rows
 
 
@@ -109,14 +124,22 @@ def append_jsonl(path: str, rows: list[dict]) -> None:
 
 
 def ensure_writable(workdir: str) -> str:
-  """Creates the workdir if needed; raises WorkdirError if it cannot be written."""
+  """Creates the workdir if needed; raises WorkdirError if it cannot be written.
+
+  Writability is tried with a real file: permission bits alone do not tell
+  (root, read-only mounts, a path under a regular file).
+  """
   workdir = os.path.abspath(os.path.expanduser(workdir))
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise WorkdirError(f'--workdir={workdir} is a file: expected a directory (created if missing).')
   try:
     os.makedirs(workdir, exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=workdir, prefix='.write-test.')
+    os.close(fd)
+    os.unlink(probe)
   except OSError as e:
-    raise WorkdirError(f'--workdir={workdir} cannot be created: {e.strerror}.') from None
-  if not os.access(workdir, os.W_OK | os.X_OK):
-    raise WorkdirError(f'--workdir={workdir} is not writable.')
+    raise WorkdirError(f'--workdir={workdir} is not writable ({e.strerror}): expected a directory '
+                       'this user can create and write.') from None
   return workdir
 
 

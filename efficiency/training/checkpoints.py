@@ -8,10 +8,36 @@ leaves the previous checkpoint intact and the partial one is ignored.
 from __future__ import annotations
 
 import os
+import sys
 
 import orbax.checkpoint as ocp
 
 from efficiency.errors import CheckpointError
+
+
+def _reason(error: Exception) -> str:
+  """The first line of an orbax/TensorStore error, without its pointer to more details."""
+  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+  text = lines[0].split(' See full TensorStore details')[0] if lines else ''
+  text = text if len(text) <= 160 else text[:157] + '...'
+  return f'{type(error).__name__}: {text}' if text else type(error).__name__
+
+
+def _drop_closed_loop_callbacks() -> None:
+  """After a failed restore, TensorStore reads still in flight call back into orbax's closed
+  asyncio loop; each `RuntimeError('Event loop is closed')` would print a traceback on stderr
+  as an unraisable exception. Those, and only those, are dropped from then on."""
+  previous = sys.unraisablehook
+  if getattr(previous, 'drops_closed_loop_callbacks', False):
+    return
+
+  def hook(unraisable) -> None:
+    error = unraisable.exc_value
+    if not (isinstance(error, RuntimeError) and str(error) == 'Event loop is closed'):
+      previous(unraisable)
+
+  hook.drops_closed_loop_callbacks = True
+  sys.unraisablehook = hook
 
 
 class Checkpoints:
@@ -43,10 +69,16 @@ class Checkpoints:
       restored = self._manager.restore(epoch, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
     except Exception as e:  # orbax raises many types for truncated or mismatched files
-      first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+      _drop_closed_loop_callbacks()
       raise CheckpointError(f'checkpoint {self.directory}/{epoch} cannot be restored '
-                            f'({type(e).__name__}: {first_line[:200]}); delete it to retrain.') from e
-    return restored['state'], restored['meta']
+                            f'({_reason(e)}): a file is truncated or corrupt, or the model changed; '
+                            f'delete {self.directory}/{epoch} to resume from an earlier checkpoint '
+                            'or retrain.') from e
+    meta = restored['meta']
+    if not isinstance(meta, dict) or not isinstance(meta.get('epoch'), int):
+      raise CheckpointError(f'checkpoint {self.directory}/{epoch} has corrupt metadata ({meta!r}); '
+                            f'delete {self.directory}/{epoch} to resume from an earlier checkpoint.')
+    return restored['state'], meta
 
   def close(self) -> None:
     self._manager.close()

@@ -13,6 +13,7 @@ import os
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from flax import nnx
@@ -45,7 +46,7 @@ def check_workdir_config(workdir: str, config_dict: dict) -> None:
   """A workdir holds one config: a different one is refused, so no earlier result is touched."""
   path = os.path.join(workdir, 'config.json')
   if os.path.exists(path):
-    saved = wd.read_json(path)
+    saved = wd.read_json(path, required=('model', 'train'))
     if saved != config_dict:
       fields = ', '.join(_differing_fields(saved, config_dict)[:5])
       raise WorkdirError(f'--workdir={workdir} holds a run of another config (differs in {fields}); '
@@ -67,7 +68,8 @@ def train(config, workdir: str, *, inputs: Inputs | None = None, wait_for_lock: 
     result_path = os.path.join(workdir, 'result.json')
     if os.path.exists(result_path):
       logging.info('%s is already trained; reusing its result.', workdir)
-      return wd.read_json(result_path)
+      return wd.read_json(result_path, required=('status', 'test', 'epochs', 'train_seconds',
+                                                 'device_count'))
     return _train(config, config_dict, workdir, inputs)
 
 
@@ -76,9 +78,13 @@ def _teacher_logits(config, inputs: Inputs) -> np.ndarray | None:
   if not config.train.teacher_workdir or config.train.distill_alpha == 0:
     return None
   from efficiency.training.trained import load_config
-  teacher_config = load_config(config.train.teacher_workdir)
+  teacher_workdir = config.train.teacher_workdir
+  if not os.path.isfile(os.path.join(teacher_workdir, 'result.json')):
+    raise ConfigError(f'config.train.teacher_workdir={teacher_workdir!r} is not allowed: expected a '
+                      'finished training workdir (one with result.json).')
+  teacher_config = load_config(teacher_workdir)
   teacher_inputs = prepare_inputs(teacher_config)
-  teacher = load_trained(config.train.teacher_workdir, teacher_inputs.num_classes,
+  teacher = load_trained(teacher_workdir, teacher_inputs.num_classes,
                          teacher_inputs.input_shape[-1], teacher_config)
   graphdef, state = nnx.split(teacher.model)
   logits_fn = steps.make_logits_fn(graphdef)
@@ -153,12 +159,16 @@ def _train(config, config_dict: dict, workdir: str, inputs: Inputs | None) -> di
                steps_per_s=steps_per_epoch / seconds)
     wd.append_jsonl(metrics_path, [row])
     if not math.isfinite(row['loss']):
-      raise DivergenceError(f'training diverged: the loss is {row["loss"]} at epoch {epoch}; lower '
-                            f'config.train.learning_rate={tc.learning_rate}.')
+      raise _diverged(f'the loss is {row["loss"]} at epoch {epoch}', checkpoints, tc)
     left = np.mean(epoch_seconds[-5:]) * (tc.epochs - epoch)
     logging.info('epoch %d/%d  %.1f steps/s  loss %.4f  train acc %.4f  time left %.1fs',
                  epoch, tc.epochs, row['steps_per_s'], row['loss'], row['train_accuracy'], left)
     if epoch % tc.checkpoint_every_epochs == 0 or epoch == tc.epochs:
+      # A finite loss can still leave non-finite weights after the epoch's last update;
+      # such a state must never replace a good checkpoint.
+      if not _all_finite(state):
+        raise _diverged(f'the weights or optimizer state are not finite after epoch {epoch}',
+                        checkpoints, tc)
       with timer('checkpoint'):
         checkpoints.save(epoch, state, dict(epoch=epoch))
   checkpoints.close()
@@ -179,6 +189,22 @@ def _train(config, config_dict: dict, workdir: str, inputs: Inputs | None) -> di
   wd.write_json(os.path.join(workdir, 'result.json'), result)
   logging.info('%s: test accuracy %.4f (%s)', workdir, test['accuracy'], timer.line())
   return result
+
+
+def _all_finite(state) -> bool:
+  floats = [x for x in jax.tree.leaves(state)
+            if hasattr(x, 'dtype') and jnp.issubdtype(x.dtype, jnp.floating)]
+  return bool(jnp.all(jnp.stack([jnp.isfinite(x).all() for x in floats]))) if floats else True
+
+
+def _diverged(what: str, checkpoints: Checkpoints, train_cfg) -> DivergenceError:
+  """The error that stops a diverged run; the latest good checkpoint stays as it is."""
+  kept = checkpoints.latest_epoch()
+  checkpoints.close()
+  kept_text = f'the checkpoint after epoch {kept} is kept' if kept else 'no checkpoint was written'
+  return DivergenceError(
+      f'training diverged: {what} ({kept_text}); lower config.train.learning_rate='
+      f'{train_cfg.learning_rate} or config.train.weight_decay={train_cfg.weight_decay}.')
 
 
 def _last_loss(metrics_path: str) -> float | None:
