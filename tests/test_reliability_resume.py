@@ -12,17 +12,11 @@ import time
 import pytest
 
 from efficiency import workdir as wd
-from efficiency.config import load_config_file
 from efficiency.data import load_dataset
 from test_cli import ROOT, TINY, error_line, run_entry
+from test_reliability import tiny_config
 
 EPOCHS = 12
-
-
-def _tiny_dataset(tfds_dir):
-  config = load_config_file(TINY)
-  config.dataset.data_dir = tfds_dir
-  return config.dataset
 
 
 def start_entry(script: str, *args: str, new_session: bool = False) -> subprocess.Popen:
@@ -66,7 +60,7 @@ def test_killed_and_interrupted_training_resumes_to_the_same_result(tfds_dir, tm
           '--config.measure.fixed_calls=0', '--config.measure.min_calls=50',
           '--config.measure.max_time_s=0.5', '--config.measure.per_layer=False')
   first, second, resumed = (str(tmp_path / name) for name in ('first', 'second', 'resumed'))
-  load_dataset(_tiny_dataset(tfds_dir))  # prepared once, not by three processes at once
+  load_dataset(tiny_config(tfds_dir).dataset)  # prepared once, not by three processes at once
   uninterrupted = [start_entry('train.py', *args, f'--workdir={w}') for w in (first, second)]
 
   run = start_entry('train.py', *args, f'--workdir={resumed}')

@@ -24,9 +24,10 @@ def _reason(error: Exception) -> str:
 
 
 def _drop_closed_loop_callbacks() -> None:
-  """After a failed restore, TensorStore reads still in flight call back into orbax's closed
-  asyncio loop; each `RuntimeError('Event loop is closed')` would print a traceback on stderr
-  as an unraisable exception. Those, and only those, are dropped from then on."""
+  """When a restore fails, TensorStore reads still in flight call back into orbax's closed
+  asyncio loop, and each `RuntimeError('Event loop is closed')` would print a traceback on stderr
+  as an unraisable exception (also before the error reaches us). Those, and only those, are
+  dropped."""
   previous = sys.unraisablehook
   if getattr(previous, 'drops_closed_loop_callbacks', False):
     return
@@ -65,11 +66,11 @@ class Checkpoints:
     epoch = self.latest_epoch() if epoch is None else epoch
     if epoch is None:
       raise CheckpointError(f'{self.directory} holds no complete checkpoint.')
+    _drop_closed_loop_callbacks()
     try:
       restored = self._manager.restore(epoch, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
     except Exception as e:  # orbax raises many types for truncated or mismatched files
-      _drop_closed_loop_callbacks()
       raise CheckpointError(f'checkpoint {self.directory}/{epoch} cannot be restored '
                             f'({_reason(e)}): a file is truncated or corrupt, or the model changed; '
                             f'delete {self.directory}/{epoch} to resume from an earlier checkpoint '
