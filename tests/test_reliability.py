@@ -240,9 +240,6 @@ def test_unusable_image_folder_is_one_line(tmp_path):
   assert "class 'empty_class'" in line and 'has no PNG/JPEG images' in line
 
 
-@pytest.mark.xfail(strict=True, reason='efficiency/data/tfds_io.py: TFDS retries each download 10 '
-                   'times with exponential backoff, so an offline prepare takes ~210 s before its '
-                   'one-line DataError; it should fail fast when the host cannot be resolved.')
 def test_dataset_that_needs_a_download_fails_fast_offline(tmp_path):
   start = time.perf_counter()
   try:
@@ -255,10 +252,6 @@ def test_dataset_that_needs_a_download_fails_fast_offline(tmp_path):
   assert "Dataset 'mnist'" in line and 'config.dataset.data_dir' in line
 
 
-@pytest.mark.xfail(strict=True, reason='efficiency/data: a builder made before another process '
-                   'finished preparing the dataset keeps its empty split list (prepare() returns '
-                   'without reloading builder.info), so concurrent first runs fail with '
-                   '"expected a split of \'digits\' ()"')
 def test_dataset_prepared_meanwhile_by_another_process_is_read(tmp_path):
   from efficiency.data import datasets, tfds_io
   from efficiency.data.digits import EfficiencyDigits

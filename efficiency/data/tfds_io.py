@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import socket
 from typing import Any, Iterator
@@ -91,16 +92,34 @@ def _is_prepared(builder: tfds.core.DatasetBuilder) -> bool:
   return (builder.data_path / 'dataset_info.json').exists() and builder.is_prepared()
 
 
+@contextlib.contextmanager
+def _few_download_retries(retries: int = 2) -> Iterator[None]:
+  """TFDS retries a failed download 10 times with backoff (~3.5 min offline before an error)."""
+  from tensorflow_datasets.core.download import downloader
+  # Download threads still running after the error would log each retry after our one-line error.
+  logging.getLogger('urllib3.connectionpool').setLevel(logging.ERROR)
+  saved = downloader.MAX_RETRIES
+  downloader.MAX_RETRIES = min(saved, retries)
+  try:
+    yield
+  finally:
+    downloader.MAX_RETRIES = saved
+
+
 def prepare(builder: tfds.core.DatasetBuilder, name: str, data_dir: str) -> None:
   """Runs `download_and_prepare` in array_record format unless already prepared."""
   if _is_prepared(builder):
+    if not builder.info.splits:  # prepared by another process after this builder was made
+      builder.info.read_from_directory(builder.data_dir)
     return
   lock_path = os.path.join(data_dir, f'.{builder.name}.prepare.lock')
   with _exclusive(lock_path):
-    if _is_prepared(builder):  # another process finished while we waited
+    if _is_prepared(builder):  # another process finished while we waited: reload its splits
+      builder.info.read_from_directory(builder.data_dir)
       return
     try:
-      builder.download_and_prepare(file_format=FILE_FORMAT)
+      with _few_download_retries():
+        builder.download_and_prepare(file_format=FILE_FORMAT)
     except Exception as e:
       module = _missing_module(e)
       if module is not None and module.split('.')[0] == 'tensorflow':

@@ -38,7 +38,11 @@ def _truncated_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nd
 def variance_scaling(scale: float):
   """Truncated normal with variance `scale / fan_in` (fan_in = all but the last axis)."""
 
+  traced_init = jax.nn.initializers.variance_scaling(scale, 'fan_in', 'truncated_normal')
+
   def init(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+    if isinstance(key, jax.core.Tracer):  # under jit / eval_shape: no host values; same distribution
+      return traced_init(key, shape, dtype)
     shape = tuple(int(s) for s in shape)
     fan_in = math.prod(shape[:-1]) if len(shape) > 1 else shape[0]
     std = math.sqrt(scale / max(1, fan_in)) / _TRUNCATED_STD
