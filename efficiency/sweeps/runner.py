@@ -166,7 +166,7 @@ def run_sweep(config, workdir: str, *, shard_index: int = 0, shard_count: int = 
         if not isinstance(e, EfficiencyError):
           logging.exception('Point %s failed', point.point_id)
         rows = point_module.failed_rows(point, _one_line(e))
-        status = f'FAILED: {_one_line(e)}'
+        status = f'FAILED: {_one_line(e).rstrip(".")}'
       rows_by_point[point.point_id] = rows
       wd.write_jsonl(own_table, [row for p in mine for row in rows_by_point.get(p.point_id, [])])
       _merge(workdir, points)

@@ -74,10 +74,11 @@ def benchmark_workdir(workdir: str) -> dict[str, Any]:
   config = training.load_config(workdir)
   inputs = training.prepare_inputs(config, with_train=False)
   trained = training.load_trained(workdir, inputs.num_classes, inputs.input_shape[-1], config)
-  measured = _measure(trained.model, inputs.input_shape, config)
-  test, source = _saved_test_metrics(workdir)
-  record = _record(workdir, config, 'trained', inputs.input_shape, measured, test, source)
-  wd.write_json(os.path.join(workdir, 'benchmark.json'), record)
+  with wd.locked(workdir):  # no training or evaluation may write here meanwhile
+    measured = _measure(trained.model, inputs.input_shape, config)
+    test, source = _saved_test_metrics(workdir)
+    record = _record(workdir, config, 'trained', inputs.input_shape, measured, test, source)
+    wd.write_json(os.path.join(workdir, 'benchmark.json'), record)
   return record
 
 

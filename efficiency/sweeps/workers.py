@@ -43,6 +43,17 @@ def check_workers(workers: int) -> None:
                       'up to 4) or a number of processes in [1, 256].')
 
 
+def _die_with_parent(parent_pid: int) -> None:
+  """Called first in each worker: on Linux, the kernel sends it SIGTERM when the sweep process
+  dies, even by kill -9, so no orphan keeps training and holding point locks."""
+  if sys.platform.startswith('linux'):
+    import ctypes
+    import signal
+    ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+      sys.exit(1)
+
+
 def train_in_workers(config, workdir: str, workers: int, say, *, shard_index: int = 0,
                      shard_count: int = 1) -> None:
   """Starts `workers` training processes over this shard's trained points and waits for them."""
@@ -50,7 +61,7 @@ def train_in_workers(config, workdir: str, workers: int, say, *, shard_index: in
   wd.write_json(config_path, to_dict(config))
   say(f'training in {workers} worker processes; measurements follow in this process, one at a '
       'time')
-  env = dict(os.environ)
+  env = dict(os.environ, EFFICIENCY_SWEEP_PARENT=str(os.getpid()))
   root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   env['PYTHONPATH'] = os.pathsep.join(p for p in (root, env.get('PYTHONPATH')) if p)
   processes = [subprocess.Popen([sys.executable, '-m', 'efficiency.sweeps.workers', config_path,
@@ -105,6 +116,8 @@ def _train_points(config, workdir: str, shard: tuple[int, int], index: int, coun
 
 def main(argv: list[str]) -> None:
   config_path, workdir, shard_index, shard_count, index, count = argv[1:7]
+  if os.environ.get('EFFICIENCY_SWEEP_PARENT'):
+    _die_with_parent(int(os.environ['EFFICIENCY_SWEEP_PARENT']))
   import jax
   from efficiency.cli import cache_dir
   jax.config.update('jax_compilation_cache_dir', cache_dir())
