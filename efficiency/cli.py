@@ -11,6 +11,7 @@ Ctrl-C (or SIGTERM) exits with status 130 after finished work is saved.
 from __future__ import annotations
 
 import difflib
+import logging as logging_std
 import os
 import re
 import signal
@@ -72,9 +73,20 @@ def cache_dir() -> str:
                       'jax')
 
 
+class _QuietLibraries(logging_std.Filter):
+  """Drops INFO lines of orbax and TFDS (dozens per checkpoint); their warnings still show."""
+  NOISY = (f'{os.sep}orbax{os.sep}', f'{os.sep}tensorflow_datasets{os.sep}')
+
+  def filter(self, record: logging_std.LogRecord) -> bool:
+    return record.levelno >= logging_std.WARNING or not any(
+        part in record.pathname for part in self.NOISY)
+
+
 def setup_jax() -> None:
-  """Persistent compilation cache, optional jax.distributed, then log the devices."""
+  """Quiet library logs, persistent compilation cache, optional jax.distributed, then log the
+  devices."""
   import jax
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   jax.config.update('jax_compilation_cache_dir', cache_dir())
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
   jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
