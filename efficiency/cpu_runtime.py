@@ -1,0 +1,94 @@
+"""Process settings that make XLA:CPU train and measure faster; apply before JAX starts its backend.
+
+`configure()` does two things, each measured on the benchmark models
+(benchmarks/RESULTS.md) and each process-wide:
+
+* Keep freed host memory. XLA:CPU allocates each call's scratch ("temp")
+  buffer with malloc and frees it afterwards. Above glibc's mmap threshold,
+  and always on the worker threads' arenas (their heaps hold at most 64 MiB),
+  malloc maps fresh pages, so every call faults them in again: a training step
+  of the 28x28 CNN (200 MB of scratch) took ~50,000 page faults and ~110 ms of
+  system time, a third of its CPU time. With one arena, no mmap and no
+  trimming (glibc `mallopt`), the pages are reused from the second call on.
+  The price: the process keeps its peak heap (the largest step so far) until
+  it exits.
+* Run ungrouped convolutions through Eigen instead of YNNPACK
+  (`--xla_cpu_experimental_ynn_fusion_type=-individual_convolution` in
+  XLA_FLAGS). In jaxlib 0.10 the YNNPACK convolutions run on one thread while
+  Eigen's use every core: the CNN's training step took ~40% less time. Only
+  set for the jaxlib versions it was measured on (an unknown XLA flag is a
+  fatal error) and never over a user's own setting of that flag.
+
+Both must happen before the first JAX computation (when JAX creates its
+backend and threads); later calls change nothing and say so. Idempotent.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import importlib.metadata
+import os
+import sys
+from typing import Any
+
+CONV_FLAG_NAME = 'xla_cpu_experimental_ynn_fusion_type'
+CONV_FLAG = f'--{CONV_FLAG_NAME}=-individual_convolution'
+# jaxlib versions on which CONV_FLAG exists and was measured to help.
+CONV_FLAG_JAXLIB = ('0.10.',)
+
+# glibc's mallopt parameter numbers (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+_M_ARENA_MAX = -8
+_NEVER_TRIM = 2**31 - 1  # the largest value mallopt takes
+
+
+def _jax_backend_started() -> bool:
+  if 'jax' not in sys.modules:
+    return False
+  from jax._src import xla_bridge  # only looked at if JAX is already imported
+  return bool(getattr(xla_bridge, 'backends_are_initialized', lambda: False)())
+
+
+def keep_freed_memory() -> dict[str, Any]:
+  """The glibc malloc settings above; {'applied': bool, 'reason': str}."""
+  if _jax_backend_started():
+    return {'applied': False, 'reason': "JAX's backend already started: its worker threads keep "
+                                        'their own arenas, so scratch buffers would still fault'}
+  try:
+    mallopt = ctypes.CDLL(ctypes.util.find_library('c')).mallopt
+  except (OSError, AttributeError, TypeError) as error:
+    return {'applied': False, 'reason': f'no glibc mallopt ({type(error).__name__}: {error})'}
+  settings = {'M_ARENA_MAX': (_M_ARENA_MAX, 1), 'M_MMAP_MAX': (_M_MMAP_MAX, 0),
+              'M_TRIM_THRESHOLD': (_M_TRIM_THRESHOLD, _NEVER_TRIM)}
+  refused = [key for key, (param, value) in settings.items() if mallopt(param, value) != 1]
+  if refused:
+    return {'applied': False, 'reason': 'mallopt refused ' + ', '.join(refused)}
+  return {'applied': True, 'reason': 'glibc malloc: one arena, no mmap, no trimming'}
+
+
+def eigen_convolutions() -> dict[str, Any]:
+  """Appends CONV_FLAG to XLA_FLAGS (see the module docstring); {'applied': bool, 'reason': str}."""
+  flags = os.environ.get('XLA_FLAGS', '')
+  if CONV_FLAG in flags.split():
+    return {'applied': True, 'reason': f'XLA_FLAGS already holds {CONV_FLAG}'}
+  if CONV_FLAG_NAME in flags:
+    return {'applied': False, 'reason': f'XLA_FLAGS sets {CONV_FLAG_NAME} already: left as given'}
+  try:
+    version = importlib.metadata.version('jaxlib')
+  except importlib.metadata.PackageNotFoundError:
+    version = 'unknown'
+  if not version.startswith(CONV_FLAG_JAXLIB):
+    return {'applied': False, 'reason': f'jaxlib {version}: {CONV_FLAG} not measured there'}
+  if _jax_backend_started():
+    return {'applied': False, 'reason': "JAX's backend already started: XLA_FLAGS was read"}
+  os.environ['XLA_FLAGS'] = f'{flags} {CONV_FLAG}'.strip()
+  return {'applied': True, 'reason': f'XLA_FLAGS += {CONV_FLAG}'}
+
+
+@functools.lru_cache(maxsize=1)
+def configure() -> dict[str, dict[str, Any]]:
+  """Both settings, once per process: {'keep_freed_memory': {...}, 'eigen_convolutions': {...}}."""
+  return {'keep_freed_memory': keep_freed_memory(), 'eigen_convolutions': eigen_convolutions()}

@@ -1,0 +1,135 @@
+"""A drop-in `conv_general_dilated` for `nnx.Conv` that avoids XLA:CPU's slow convolution paths.
+
+`nnx.Conv(..., conv_general_dilated=fast_conv.conv_general_dilated)` computes
+the same function as the default `lax.conv_general_dilated` (to float
+rounding) with the same parameters. Two kinds of 2D NHWC float convolution
+run differently:
+
+* depthwise (feature_group_count = input channels = output channels): a sum
+  of k*k shifted, strided slices of the padded input, each times one kernel
+  tap. XLA fuses it into one loop, forward and backward (autodiff of slices,
+  multiplies and adds), where XLA:CPU's grouped convolution and its gradients
+  take 20-40x longer. Counted cost (the jaxpr walk and XLA agree): the first
+  tap is a multiply, every further tap a multiply and an add, so 2*k*k - 1
+  FLOPs per output element, taps on padding included, where a convolution is
+  counted as 2*k*k per output element (dense) or 2 per tap on real input (XLA).
+* 1x1 without padding: the forward is `lax.conv_general_dilated` itself (same
+  jaxpr and XLA FLOPs), but its gradient (`jax.custom_vjp`) is two matrix
+  products over channels, dx = dy @ kernel^T and dkernel = x^T @ dy. XLA:CPU
+  runs the default kernel gradient as a convolution whose window is the whole
+  image, 2-3x slower.
+
+Everything else (other ungrouped convolutions, dilation, other layouts,
+integer types) goes to `lax.conv_general_dilated` unchanged: the alternatives
+measured there (im2col matrix products for the gradients) were slower
+(benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+# lhs, rhs and out specs of ('NHWC', 'HWIO', 'NHWC'), the layout nnx.Conv uses.
+_NHWC_SPECS = ((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
+
+
+def _is_nhwc(dimension_numbers: Any) -> bool:
+  if isinstance(dimension_numbers, lax.ConvDimensionNumbers):
+    specs = (dimension_numbers.lhs_spec, dimension_numbers.rhs_spec, dimension_numbers.out_spec)
+    return tuple(tuple(s) for s in specs) == _NHWC_SPECS
+  return dimension_numbers is not None and tuple(dimension_numbers) == ('NHWC', 'HWIO', 'NHWC')
+
+
+def _all_ones(values: Sequence[int] | None) -> bool:
+  return values is None or all(v == 1 for v in values)
+
+
+def explicit_padding(in_hw: Sequence[int], kernel_hw: Sequence[int], strides: Sequence[int],
+                     padding: str | Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+  """((top, bottom), (left, right)) for a padding string ('SAME', 'VALID', ...) or pairs."""
+  if isinstance(padding, str):
+    pairs = lax.padtype_to_pads(in_hw, kernel_hw, strides, padding)
+  else:
+    pairs = padding
+  return tuple((int(low), int(high)) for low, high in pairs)
+
+
+def depthwise_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
+                   pads: tuple[tuple[int, int], ...]) -> jax.Array:
+  """Depthwise conv of NHWC `x` with an HWIO `kernel` (kh, kw, 1, C) as shifted multiply-adds."""
+  kh, kw, _, _ = kernel.shape
+  n, h, w, c = x.shape
+  (sh, sw), (pad_h, pad_w) = strides, pads
+  out_h = (h + pad_h[0] + pad_h[1] - kh) // sh + 1
+  out_w = (w + pad_w[0] + pad_w[1] - kw) // sw + 1
+  padded = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (*pad_h, 0), (*pad_w, 0), (0, 0, 0)))
+  out = None
+  for i in range(kh):
+    for j in range(kw):
+      tap = lax.slice(padded, (0, i, j, 0),
+                      (n, i + (out_h - 1) * sh + 1, j + (out_w - 1) * sw + 1, c), (1, sh, sw, 1))
+      term = tap * kernel[i, j, 0]
+      out = term if out is None else out + term
+  return out
+
+
+def _pointwise_forward(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
+                       precision: Any) -> jax.Array:
+  return lax.conv_general_dilated(x, kernel, strides, 'VALID', precision=precision,
+                                  dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+def _pointwise_fwd(x, kernel, strides, precision):
+  return _pointwise_forward(x, kernel, strides, precision), (x, kernel)
+
+
+def _pointwise_bwd(strides, precision, saved, dy):
+  x, kernel = saved
+  sh, sw = strides
+  sampled = x[:, ::sh, ::sw, :] if strides != (1, 1) else x
+  d_kernel = jnp.einsum('nhwc,nhwd->cd', sampled, dy, precision=precision)[None, None]
+  d_sampled = jnp.einsum('nhwd,cd->nhwc', dy, kernel[0, 0], precision=precision)
+  if strides != (1, 1):
+    _, h, w, _ = x.shape
+    _, oh, ow, _ = dy.shape
+    d_sampled = lax.pad(d_sampled, jnp.zeros((), dy.dtype), (
+        (0, 0, 0), (0, h - (oh - 1) * sh - 1, sh - 1), (0, w - (ow - 1) * sw - 1, sw - 1),
+        (0, 0, 0)))
+  return d_sampled.astype(x.dtype), d_kernel.astype(kernel.dtype)
+
+
+pointwise_conv = jax.custom_vjp(_pointwise_forward, nondiff_argnums=(2, 3))
+pointwise_conv.defvjp(_pointwise_fwd, _pointwise_bwd)
+pointwise_conv.__doc__ = ('1x1 conv of NHWC `x`, HWIO `kernel` (1, 1, C_in, C_out), no padding: '
+                          "lax's forward, gradients as matrix products over channels.")
+
+
+def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int],
+                         padding: str | Sequence[tuple[int, int]],
+                         lhs_dilation: Sequence[int] | None = None,
+                         rhs_dilation: Sequence[int] | None = None,
+                         dimension_numbers: Any = None, feature_group_count: int = 1,
+                         batch_group_count: int = 1, precision: Any = None,
+                         preferred_element_type: Any = None, **kwargs: Any) -> jax.Array:
+  """`lax.conv_general_dilated` (same signature) with the two fast paths in the module docstring."""
+  plain_2d = (
+      lhs.ndim == 4 and rhs.ndim == 4 and _is_nhwc(dimension_numbers)
+      and _all_ones(lhs_dilation) and _all_ones(rhs_dilation) and batch_group_count == 1
+      and preferred_element_type is None and kwargs.get('out_sharding') is None
+      and jnp.issubdtype(lhs.dtype, jnp.floating) and lhs.dtype == rhs.dtype)
+  if plain_2d:
+    strides = tuple(int(s) for s in window_strides)
+    pads = explicit_padding(lhs.shape[1:3], rhs.shape[:2], strides, padding)
+    depthwise = feature_group_count == lhs.shape[3] == rhs.shape[3] > 1 and rhs.shape[2] == 1
+    if depthwise and all(p >= 0 for pair in pads for p in pair):
+      return depthwise_conv(lhs, rhs, strides, pads)
+    unpadded = all(p == (0, 0) for p in pads)
+    if feature_group_count == 1 and rhs.shape[:2] == (1, 1) and unpadded:
+      return pointwise_conv(lhs, rhs, strides, precision)
+  return lax.conv_general_dilated(
+      lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+      feature_group_count, batch_group_count, precision, preferred_element_type, **kwargs)

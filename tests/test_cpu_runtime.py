@@ -1,0 +1,64 @@
+"""cpu_runtime.configure: scratch buffers stop page-faulting, the conv flag is set, late calls say so."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from efficiency import cpu_runtime
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A jitted function with a 64 MiB scratch buffer (the first matmul's output): the median page faults
+# of 10 calls after warm-up (the heap may still grow now and then: the median ignores that); then
+# configure() again, now too late.
+_SCRIPT = r'''
+import json, os, resource, sys
+sys.path.insert(0, {root!r})
+from efficiency import cpu_runtime
+state = cpu_runtime.configure() if {configure} else None
+import jax, jax.numpy as jnp
+fn = jax.jit(lambda x, w: jnp.tanh(x @ w) @ w.T)
+x, w = jnp.ones((4096, 64)), jnp.ones((64, 4096))
+for _ in range(8):
+  jax.block_until_ready(fn(x, w))
+counts = []
+for _ in range(10):
+  before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+  jax.block_until_ready(fn(x, w))
+  counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+faults = sorted(counts)[len(counts) // 2]
+late = dict(memory=cpu_runtime.keep_freed_memory(), flag=cpu_runtime.eigen_convolutions())
+print(json.dumps(dict(state=state, faults=faults, late=late, flags=os.environ.get('XLA_FLAGS'))))
+'''
+
+
+def _run(configure: bool, xla_flags: str = '') -> dict:
+  env = dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS=xla_flags)
+  out = subprocess.run([sys.executable, '-c', _SCRIPT.format(root=_ROOT, configure=configure)],
+                       capture_output=True, text=True, env=env, timeout=120, check=True)
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc mallopt is Linux-only')
+def test_configure_stops_scratch_page_faults_and_sets_the_conv_flag():
+  tuned, default = _run(configure=True), _run(configure=False)
+  assert tuned['state']['keep_freed_memory']['applied'], tuned['state']
+  assert tuned['state']['eigen_convolutions']['applied'], tuned['state']
+  assert tuned['flags'].split() == [cpu_runtime.CONV_FLAG]
+  scratch_pages = 4096 * 4096 * 4 // 4096
+  assert default['faults'] > scratch_pages / 2     # glibc maps the scratch buffer afresh
+  assert tuned['faults'] < scratch_pages / 20
+  for late in default['late'].values():
+    assert not late['applied'] and 'already started' in late['reason']
+
+
+def test_a_users_own_setting_of_the_flag_is_left_alone(monkeypatch):
+  monkeypatch.setenv('XLA_FLAGS', f'--{cpu_runtime.CONV_FLAG_NAME}=')
+  state = cpu_runtime.eigen_convolutions()
+  assert not state['applied'] and 'left as given' in state['reason']
+  assert os.environ['XLA_FLAGS'] == f'--{cpu_runtime.CONV_FLAG_NAME}='
+  monkeypatch.setenv('XLA_FLAGS', f'--xla_cpu_enable_fast_math=false {cpu_runtime.CONV_FLAG}')
+  assert cpu_runtime.eigen_convolutions()['applied']
+  assert os.environ['XLA_FLAGS'].count(cpu_runtime.CONV_FLAG) == 1

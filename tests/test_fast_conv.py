@@ -1,0 +1,163 @@
+"""fast_conv computes what lax.conv_general_dilated (nnx.Conv's default) computes, values and gradients.
+
+Also: layers.conv uses it with nnx.Conv's parameters unchanged, and FLOP counts
+stay as documented (unchanged for ungrouped convs; 2*k*k - 1 per output element
+for depthwise layers).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from jax import lax
+
+from efficiency.measure import count_params, jaxpr_cost, model_jaxpr_cost, xla_cost
+from efficiency.models import fast_conv, layers, registry
+
+# (batch, height, width, in, out, kernel, stride, groups, padding)
+CASES = [
+    pytest.param((2, 9, 7, 3, 5, 3, 1, 1, 'SAME'), id='plain'),
+    pytest.param((2, 9, 7, 3, 5, 3, 2, 1, 'SAME'), id='strided'),
+    pytest.param((2, 7, 7, 3, 4, 3, 1, 1, 'VALID'), id='valid'),
+    pytest.param((2, 5, 6, 4, 6, 1, 1, 1, 'SAME'), id='1x1'),
+    pytest.param((2, 5, 6, 4, 6, 1, 2, 1, 'SAME'), id='1x1-strided'),
+    pytest.param((2, 8, 8, 4, 8, 3, 1, 2, 'SAME'), id='grouped'),
+    pytest.param((3, 8, 8, 6, 6, 3, 1, 6, 'SAME'), id='depthwise'),
+    pytest.param((2, 9, 7, 6, 6, 3, 2, 6, 'SAME'), id='depthwise-strided-odd'),
+    pytest.param((2, 7, 6, 5, 5, 5, 2, 5, 'SAME'), id='depthwise-5x5'),
+    pytest.param((2, 7, 7, 4, 4, 3, 1, 4, 'VALID'), id='depthwise-valid'),
+    pytest.param((2, 6, 5, 4, 4, 3, 2, 4, ((2, 0), (1, 3))), id='depthwise-explicit-pads'),
+    pytest.param((2, 1, 1, 8, 8, 3, 1, 8, 'SAME'), id='depthwise-1x1-input'),
+    pytest.param((2, 1, 1, 3, 5, 3, 2, 1, 'SAME'), id='plain-1x1-input'),
+]
+
+
+def _operands(case, seed=0):
+  n, h, w, c_in, c_out, k, _, groups, _ = case
+  rng = np.random.default_rng(seed)
+  x = jnp.asarray(rng.normal(size=(n, h, w, c_in)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(k, k, c_in // groups, c_out)), jnp.float32)
+  return x, kernel
+
+
+def _loss(conv_fn, case):
+  *_, stride, groups, padding = case
+  dims = ('NHWC', 'HWIO', 'NHWC')
+
+  def loss(x, kernel):
+    dn = lax.conv_dimension_numbers(x.shape, kernel.shape, dims)
+    y = conv_fn(x, kernel, (stride, stride), padding, dimension_numbers=dn,
+                feature_group_count=groups)
+    return jnp.sum(jnp.sin(y)), y   # sin: every output gets a different cotangent
+  return loss
+
+
+@pytest.mark.parametrize('case', CASES)
+def test_values_and_gradients_match_lax(case):
+  x, kernel = _operands(case)
+  (ref_loss, ref_y), ref_grads = jax.value_and_grad(
+      _loss(lax.conv_general_dilated, case), argnums=(0, 1), has_aux=True)(x, kernel)
+  (loss, y), grads = jax.value_and_grad(
+      _loss(fast_conv.conv_general_dilated, case), argnums=(0, 1), has_aux=True)(x, kernel)
+  assert y.shape == ref_y.shape
+  np.testing.assert_allclose(y, ref_y, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(loss, ref_loss, rtol=1e-5, atol=1e-4)
+  for name, grad, ref in zip(('input', 'kernel'), grads, ref_grads):
+    assert grad.shape == ref.shape, name
+    np.testing.assert_allclose(grad, ref, rtol=1e-4, atol=1e-4, err_msg=f'gradient w.r.t. {name}')
+
+
+def _primitives(fn, *args):
+  return {eqn.primitive.name for eqn in jax.make_jaxpr(fn)(*args).jaxpr.eqns}
+
+
+def test_only_depthwise_convs_take_the_multiply_add_path():
+  depthwise = (2, 8, 8, 6, 6, 3, 1, 6, 'SAME')
+  assert 'conv_general_dilated' not in _primitives(
+      _loss(fast_conv.conv_general_dilated, depthwise), *_operands(depthwise))
+  for case in ((2, 8, 8, 4, 8, 3, 1, 2, 'SAME'), (2, 9, 7, 3, 5, 3, 2, 1, 'SAME')):
+    assert 'conv_general_dilated' in _primitives(
+        _loss(fast_conv.conv_general_dilated, case), *_operands(case))
+
+
+def test_dilated_and_integer_convs_fall_back_to_lax():
+  x = jnp.arange(2 * 6 * 6 * 3, dtype=jnp.int32).reshape(2, 6, 6, 3)
+  kernel = jnp.ones((3, 3, 1, 3), jnp.int32)
+  dn = ('NHWC', 'HWIO', 'NHWC')
+  got = fast_conv.conv_general_dilated(x, kernel, (1, 1), 'SAME', dimension_numbers=dn,
+                                       feature_group_count=3)
+  want = lax.conv_general_dilated(x, kernel, (1, 1), 'SAME', dimension_numbers=dn,
+                                  feature_group_count=3)
+  np.testing.assert_array_equal(got, want)
+  xf, kf = x.astype(jnp.float32), kernel.astype(jnp.float32)
+  dilated = lambda conv: conv(xf, kf, (1, 1), 'SAME', rhs_dilation=(2, 2), dimension_numbers=dn,
+                              feature_group_count=3)
+  assert 'conv_general_dilated' in _primitives(lambda: dilated(fast_conv.conv_general_dilated))
+  np.testing.assert_allclose(dilated(fast_conv.conv_general_dilated),
+                             dilated(lax.conv_general_dilated), rtol=1e-6)
+
+
+@pytest.mark.parametrize('groups', [1, 4])
+def test_layers_conv_is_an_nnx_conv_with_unchanged_parameters(groups):
+  fast = layers.conv(4, 4, 3, 2, groups, use_bias=True, rngs=nnx.Rngs(0))
+  plain = nnx.Conv(4, 4, (3, 3), strides=(2, 2), padding='SAME', feature_group_count=groups,
+                   use_bias=True, rngs=nnx.Rngs(0))
+  assert isinstance(fast, nnx.Conv) and fast.conv_general_dilated is fast_conv.conv_general_dilated
+  fast_shapes = jax.tree.map(jnp.shape, nnx.state(fast, nnx.Param))
+  assert fast_shapes == jax.tree.map(jnp.shape, nnx.state(plain, nnx.Param))
+  assert count_params(fast)['trainable'] == count_params(plain)['trainable']
+  nnx.update(plain, nnx.state(fast))   # same weights: the same function, bias included
+  x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 7, 7, 4)), jnp.float32)
+  np.testing.assert_allclose(fast(x), plain(x), rtol=1e-5, atol=1e-5)
+
+
+def _with_lax_convs(model):
+  for _, module in nnx.iter_modules(model):
+    if isinstance(module, nnx.Conv):
+      module.conv_general_dilated = lax.conv_general_dilated
+  return model
+
+
+def _family(name, seed=0):
+  model = registry.create_model(dict(name=name, width=8, depth=3), num_classes=10, in_channels=3,
+                                rngs=nnx.Rngs(seed))
+  model.eval()
+  return model
+
+
+@pytest.mark.parametrize('family', ['cnn', 'resnet'])
+def test_flops_of_ungrouped_families_are_unchanged(family):
+  x = jnp.ones((2, 9, 9, 3))
+  fast = model_jaxpr_cost(_family(family), x, per_layer=False)
+  reference = model_jaxpr_cost(_with_lax_convs(_family(family)), x, per_layer=False)
+  for key in ('flops', 'macs', 'flops_excluding_padding', 'macs_excluding_padding', 'bytes'):
+    assert fast[key] == reference[key], key
+
+
+def test_mobilenet_depthwise_flops_follow_the_documented_relation():
+  x = jnp.ones((2, 9, 9, 3))
+  model = _family('mobilenet')
+  fast = model_jaxpr_cost(model, x)
+  reference = model_jaxpr_cost(_with_lax_convs(_family('mobilenet')), x)
+  depthwise_rows = [r for r in fast['per_layer'] if r['name'].endswith('depthwise.conv')]
+  assert depthwise_rows and all(r['macs'] == 0 for r in depthwise_rows)
+  ref_rows = {r['name']: r for r in reference['per_layer']}
+  outputs_total = 0
+  for row in depthwise_rows:
+    ref = ref_rows[row['name']]
+    outputs = ref['macs'] // 9               # 3x3 taps, one input channel per group
+    assert row['flops'] == 17 * outputs == ref['flops'] - outputs   # 2*k*k - 1 per output
+    assert row['flops_excluding_padding'] == row['flops']          # padding taps are computed
+    outputs_total += outputs
+  assert fast['flops'] == reference['flops'] - outputs_total
+  graphdef, state = nnx.split(model)
+  xla = xla_cost(lambda s, x: nnx.merge(graphdef, s)(x), state, x)
+  assert xla['flops_lowered'] == pytest.approx(fast['flops_excluding_padding'], rel=1e-6)
+
+
+def test_depthwise_jaxpr_cost_counts_each_tap():
+  x, kernel = jnp.ones((2, 5, 5, 4)), jnp.ones((3, 3, 1, 4))
+  cost = jaxpr_cost(lambda x, k: fast_conv.depthwise_conv(x, k, (1, 1), ((1, 1), (1, 1))),
+                    x, kernel)
+  assert cost['flops'] == (2 * 9 - 1) * 2 * 5 * 5 * 4
