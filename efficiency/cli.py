@@ -85,8 +85,11 @@ class _QuietLibraries(logging_std.Filter):
 def setup_jax() -> None:
   """Quiet library logs, persistent compilation cache, optional jax.distributed, then log the
   devices."""
+  from efficiency import cpu_runtime
+  tuned = cpu_runtime.configure()  # before JAX starts its backend; see efficiency/cpu_runtime.py
   import jax
   logging.get_absl_handler().addFilter(_QuietLibraries())
+  logging.info('CPU runtime settings: %s', tuned)
   jax.config.update('jax_compilation_cache_dir', cache_dir())
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
   jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)

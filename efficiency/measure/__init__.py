@@ -7,6 +7,7 @@ the raw timing samples.
 """
 
 from efficiency.measure.api import CONVENTION, measure_function, measure_model, to_jsonable
+from efficiency.measure.ceilings import measure_ceilings
 from efficiency.measure.hardware import hardware_id, hardware_report
 from efficiency.measure.jaxpr_flops import count_jaxpr, jaxpr_cost
 from efficiency.measure.latency import LatencySettings, as_settings, time_function
@@ -19,7 +20,7 @@ from efficiency.measure.xla_analysis import normalize_cost_analysis, xla_cost
 
 __all__ = [
     'CONVENTION', 'LatencySettings', 'as_settings', 'count_jaxpr', 'count_params',
-    'format_summary', 'hardware_id', 'hardware_report', 'jaxpr_cost', 'latency_stats', 'measure_data_parallel',
+    'format_summary', 'hardware_id', 'hardware_report', 'jaxpr_cost', 'latency_stats', 'measure_ceilings', 'measure_data_parallel',
     'measure_function', 'measure_model', 'model_jaxpr_cost', 'module_scopes',
     'normalize_cost_analysis', 'time_function', 'to_jsonable', 'xla_cost',
 ]

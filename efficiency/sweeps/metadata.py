@@ -64,6 +64,22 @@ def hardware_reports(workdir: str, points: list[Point]) -> dict[str, dict]:
   return reports
 
 
+def this_machine_ceilings(known: dict[str, Any]) -> dict[str, Any]:
+  """`known` plus this machine's measured ceilings (peak matmul FLOP/s, memory bandwidth), measured
+  once per machine and workdir (~2 s); a failure is recorded with its reason."""
+  from efficiency.measure import hardware_id
+  from efficiency.measure.ceilings import measure_ceilings
+  machine = hardware_id()
+  if machine in known:
+    return known
+  try:
+    measured = measure_ceilings()
+  except Exception as error:  # noqa: BLE001 - recorded, not swallowed
+    measured = dict(peak_flops_per_s=None, bandwidth_bytes_per_s=None,
+                    error=f'{type(error).__name__}: {error}')
+  return dict(known, **{machine: measured})
+
+
 def build(config, workdir: str, points: list[Point], *, dataset, command: str) -> dict[str, Any]:
   """The sweep.json object; hardware and ceilings already in the workdir's sweep.json are kept
   (shards on other machines add theirs)."""
@@ -79,7 +95,8 @@ def build(config, workdir: str, points: list[Point], *, dataset, command: str) -
       studies=studies, methods=method_descriptions(list(config.sweep or []), labels),
       dataset=dataset_info(dataset, config.dataset), model_families=model_families(points),
       base_config=to_dict(points[0].config), hardware=hardware,
-      ceilings=dict(previous.get('ceilings') or {}), stage_seconds=stage_seconds,
+      ceilings=this_machine_ceilings(dict(previous.get('ceilings') or {})),
+      stage_seconds=stage_seconds,
       study_seconds=study_seconds, points=len(points))
 
 

@@ -118,6 +118,8 @@ def main(argv: list[str]) -> None:
   config_path, workdir, shard_index, shard_count, index, count = argv[1:7]
   if os.environ.get('EFFICIENCY_SWEEP_PARENT'):
     _die_with_parent(int(os.environ['EFFICIENCY_SWEEP_PARENT']))
+  from efficiency import cpu_runtime
+  cpu_runtime.configure()  # before JAX starts its backend
   import jax
   from efficiency.cli import cache_dir
   jax.config.update('jax_compilation_cache_dir', cache_dir())
