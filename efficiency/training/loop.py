@@ -103,7 +103,14 @@ def _train(config, config_dict: dict, workdir: str, inputs: Inputs | None) -> di
   parallel.check_batch(tc.batch_size, 'train.batch_size')
   parallel.check_batch(tc.eval_batch_size, 'train.eval_batch_size')
   n_train = inputs.train_x.shape[0]
-  steps_per_epoch = data.num_batches(n_train, tc.batch_size, drop_remainder=True)
+  # Each process trains on its own strided shard of the training set and feeds its
+  # batch_size / process_count examples of every global batch (one process: everything).
+  process_count = jax.process_count()
+  everything = np.arange(n_train)
+  my_examples, _ = data.shard_for_process(everything, everything, jax.process_index(),
+                                          process_count, equal_sizes=process_count > 1)
+  local_batch = tc.batch_size // process_count
+  steps_per_epoch = data.num_batches(len(my_examples), local_batch, drop_remainder=True)
   if steps_per_epoch == 0:
     raise ConfigError(f'config.train.batch_size={tc.batch_size} is not allowed: expected at most the '
                       f'{n_train} training examples.')
@@ -134,21 +141,21 @@ def _train(config, config_dict: dict, workdir: str, inputs: Inputs | None) -> di
     teacher_logits = np.zeros((n_train, inputs.num_classes), np.float32)
 
   def device_batch(idx):
-    return (parallel.put_batch(inputs.train_x[idx]), parallel.put_batch(inputs.train_y[idx]),
-            parallel.put_batch(teacher_logits[idx]))
+    return (parallel.put_local_batch(inputs.train_x[idx]),
+            parallel.put_local_batch(inputs.train_y[idx]),
+            parallel.put_local_batch(teacher_logits[idx]))
 
-  first = np.arange(tc.batch_size)
+  first = my_examples[:local_batch]
   with timer('compile'):
     compiled_step = train_step.lower(state, *device_batch(first)).compile()
 
   epoch_seconds = []
-  indices = np.arange(n_train)
   for epoch in range(start_epoch + 1, tc.epochs + 1):
     start = time.perf_counter()
     totals = None
     with timer('train'):
-      for idx, _ in data.batches(indices, indices, tc.batch_size, seed=config.seed, epoch=epoch,
-                                 shuffle=True, drop_remainder=True):
+      for idx, _ in data.batches(my_examples, my_examples, local_batch, seed=config.seed,
+                                 epoch=epoch, shuffle=True, drop_remainder=True):
         state, m = compiled_step(state, *device_batch(idx))
         totals = m if totals is None else jax.tree.map(lambda a, b: a + b, totals, m)
       totals = {k: float(v) for k, v in jax.device_get(totals).items()}

@@ -45,6 +45,10 @@ class DataParallel:
       global_batch = global_batch[index * per_process:(index + 1) * per_process]
     return jax.make_array_from_process_local_data(self.batch, global_batch)
 
+  def put_local_batch(self, local_batch: np.ndarray) -> jax.Array:
+    """This process's part of a global batch (its own examples) -> the global sharded array."""
+    return jax.make_array_from_process_local_data(self.batch, local_batch)
+
   def fetch(self, array: jax.Array) -> np.ndarray:
     """The whole (global) array on the host, also when it spans several processes."""
     if jax.process_count() > 1:
