@@ -14,6 +14,7 @@ import os
 from ml_collections import config_flags
 
 from efficiency import cli
+from efficiency import config as config_schema
 from efficiency.errors import ConfigError
 
 _CONFIG = cli.define_config(
@@ -29,11 +30,8 @@ def _apply_overrides(config, overrides: dict) -> None:
       raise ConfigError(f'--config.{path}={value!r} is not allowed in evaluate.py: it would change '
                         'the trained model; only input.*, dataset.data_dir, dataset.test_split and '
                         'train.eval_batch_size may change.')
-    node = config
-    *parents, leaf = path.split('.')
-    for part in parents:
-      node = node[part]
-    node[leaf] = value
+    section, _, leaf = path.rpartition('.')
+    config_schema.lookup(config, section)[leaf] = value
 
 
 def main() -> None:

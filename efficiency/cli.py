@@ -22,6 +22,7 @@ from typing import Any, Callable
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from efficiency import config as config_schema
 from efficiency.errors import ConfigError, EfficiencyError
 
 WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and results.')
@@ -82,6 +83,15 @@ class _QuietLibraries(logging_std.Filter):
         part in record.pathname for part in self.NOISY)
 
 
+def enable_compilation_cache() -> None:
+  """Every compiled XLA program persists in cache_dir(), so a rerun or a sweep worker compiles
+  each shape once."""
+  import jax
+  jax.config.update('jax_compilation_cache_dir', cache_dir())
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+
+
 def setup_jax() -> None:
   """Quiet library logs, persistent compilation cache, optional jax.distributed, then log the
   devices."""
@@ -90,9 +100,7 @@ def setup_jax() -> None:
   import jax
   logging.get_absl_handler().addFilter(_QuietLibraries())
   logging.info('CPU runtime settings: %s', tuned)
-  jax.config.update('jax_compilation_cache_dir', cache_dir())
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
-  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+  enable_compilation_cache()
   if COORDINATOR.value or DISTRIBUTED.value:
     jax.distributed.initialize(coordinator_address=COORDINATOR.value,
                                num_processes=NUM_PROCESSES.value, process_id=PROCESS_ID.value)
@@ -142,23 +150,6 @@ def _config_overrides(argv: list[str]) -> list[tuple[str, str]]:
   return overrides
 
 
-def _is_field(config, path: str) -> bool:
-  node = config
-  for part in path.split('.'):
-    if not hasattr(node, 'keys') or part not in node:
-      return False
-    node = node[part]
-  return True
-
-
-def _leaf_fields(node, prefix: str = '') -> list[str]:
-  fields = []
-  for key in node.keys():
-    value = node[key]
-    fields += _leaf_fields(value, f'{prefix}{key}.') if hasattr(value, 'keys') else [prefix + key]
-  return fields
-
-
 def check_config_file(path: str) -> None:
   if not os.path.isfile(path):
     raise ConfigError(f'--config={path} does not exist: expected a config file with get_config(), '
@@ -194,8 +185,9 @@ def explain_flag_error(error: BaseException, argv: list[str], default_config: st
     except Exception as e:  # noqa: BLE001 - a user's config file can raise anything
       return f'--config={config_file} cannot be loaded ({_describe(e)}); --verbose shows where.'
     for arg, path in _config_overrides(argv):
-      if not _is_field(config, path):
-        return _unknown_override(arg, path, config_file, _leaf_fields(config))
+      if not config_schema.is_field(config, path):
+        fields = [field for field, _ in config_schema.iter_fields(config)]
+        return _unknown_override(arg, path, config_file, fields)
   match = re.match(r'flag --([^=\s]+)=(.*?): (.*)', str(error), re.S)
   if isinstance(error, flags.IllegalFlagValueError) and match:
     name, value, reason = match.group(1), match.group(2), _one_line(match.group(3))

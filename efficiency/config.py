@@ -132,7 +132,8 @@ def defaults() -> ml_collections.ConfigDict:
   return c
 
 
-def _get(config, path: str):
+def lookup(config, path: str):
+  """The value (or section) at dotted `path`; KeyError if there is none."""
   node = config
   for part in path.split('.'):
     if not hasattr(node, 'keys') or part not in node:
@@ -141,12 +142,22 @@ def _get(config, path: str):
   return node
 
 
-def _iter_leaves(config, prefix=''):
+def is_field(config, path: str, *, leaf: bool = False) -> bool:
+  """Whether dotted `path` exists in `config` (with `leaf`: and is a value, not a section)."""
+  try:
+    node = lookup(config, path)
+  except KeyError:
+    return False
+  return not (leaf and hasattr(node, 'keys'))
+
+
+def iter_fields(config, prefix: str = ''):
+  """(dotted path, value) of every leaf field of `config`."""
   for key in config.keys():
     value = config[key]
     path = f'{prefix}{key}'
     if hasattr(value, 'keys'):
-      yield from _iter_leaves(value, path + '.')
+      yield from iter_fields(value, path + '.')
     else:
       yield path, value
 
@@ -167,11 +178,11 @@ def validate(config) -> None:
   """Checks every field; raises ConfigError naming the first bad one."""
   for path in SCHEMA:
     try:
-      value = _get(config, path)
+      value = lookup(config, path)
     except KeyError:
       raise ConfigError(f'config.{path} is missing: expected {SCHEMA[path].allowed}.') from None
     check_field(path, value)
-  for path, _ in _iter_leaves(config):
+  for path, _ in iter_fields(config):
     if path not in SCHEMA and path.split('.')[0] not in FREE_SECTIONS:
       raise ConfigError(f'config.{path} is not a known field; see efficiency/config.py SCHEMA.')
   m = config.measure

@@ -36,6 +36,7 @@ from typing import Any
 
 import ml_collections
 
+from efficiency import config as config_schema
 from efficiency.errors import ConfigError
 
 PROTOCOLS = ('train', 'evaluate', 'distill')
@@ -95,15 +96,6 @@ def _where(index: int, group: Any) -> str:
   return f'config.sweep[{index}]'
 
 
-def _has_field(config, path: str) -> bool:
-  node = config
-  for part in path.split('.'):
-    if not hasattr(node, 'keys') or part not in node:
-      return False
-    node = node[part]
-  return not hasattr(node, 'keys')
-
-
 def _check_group(config, index: int, group: Any) -> None:
   where = _where(index, group)
   if not isinstance(group, dict):
@@ -153,7 +145,8 @@ def _check_field(config, where: str, key: str, path: Any, protocol: str) -> None
   if path in RESERVED_FIELDS or path.split('.')[0] == 'sweep':
     raise ConfigError(f'{where}.{key}[{path!r}] is not allowed: the sweep runner sets it.')
   # Model families take their own keyword arguments, which the base config may not list.
-  if not _has_field(config, path) and not (path.startswith('model.') and path.count('.') == 1):
+  model_kwarg = path.startswith('model.') and path.count('.') == 1
+  if not config_schema.is_field(config, path, leaf=True) and not model_kwarg:
     raise ConfigError(f'{where}.{key}[{path!r}] is not a config field: see efficiency/config.py '
                       'SCHEMA (or a keyword argument of the model family, model.<name>).')
   if protocol == 'evaluate' and not path.startswith(EVALUATE_PREFIXES):
@@ -214,7 +207,6 @@ def expand(config, workdir: str | None = None) -> list[Point]:
   With `workdir`, distill points get `train.teacher_workdir` = the base point's
   absolute workdir; without it, the relative path `points/<base id>`.
   """
-  from efficiency.config import validate
   sweep = config.sweep
   if sweep is None:
     sweep = []
@@ -238,7 +230,7 @@ def expand(config, workdir: str | None = None) -> list[Point]:
         applied['train.teacher_workdir'] = teacher
       point_config = _apply(base, applied, where)
       try:
-        validate(point_config)
+        config_schema.validate(point_config)
       except ConfigError as e:
         raise ConfigError(f'{where}: {e}') from None
       pid = point_id_of(_hashable_dict(point_config, base_id if protocol == 'distill' else None),

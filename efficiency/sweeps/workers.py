@@ -120,11 +120,8 @@ def main(argv: list[str]) -> None:
     _die_with_parent(int(os.environ['EFFICIENCY_SWEEP_PARENT']))
   from efficiency import cpu_runtime
   cpu_runtime.configure()  # before JAX starts its backend
-  import jax
-  from efficiency.cli import cache_dir
-  jax.config.update('jax_compilation_cache_dir', cache_dir())
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
-  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+  from efficiency.cli import enable_compilation_cache
+  enable_compilation_cache()
   config = ml_collections.ConfigDict(wd.read_json(config_path))
   try:
     _train_points(config, workdir, (int(shard_index), int(shard_count)), int(index), int(count))

@@ -28,7 +28,7 @@ from efficiency.training.evaluation import evaluate_model
 from efficiency.training.checkpoints import Checkpoints
 from efficiency.training.inputs import Inputs, prepare_inputs
 from efficiency.training.sharding import data_parallel
-from efficiency.training.trained import build_model_and_optimizer, load_trained
+from efficiency.training.trained import build_model_and_optimizer, load_config, load_trained
 
 
 def _differing_fields(a: dict, b: dict, prefix: str = '') -> list[str]:
@@ -77,7 +77,6 @@ def _teacher_logits(config, inputs: Inputs) -> np.ndarray | None:
   """Logits of the trained teacher on every training example (its own input pipeline)."""
   if not config.train.teacher_workdir or config.train.distill_alpha == 0:
     return None
-  from efficiency.training.trained import load_config
   teacher_workdir = config.train.teacher_workdir
   if not os.path.isfile(os.path.join(teacher_workdir, 'result.json')):
     raise ConfigError(f'config.train.teacher_workdir={teacher_workdir!r} is not allowed: expected a '
