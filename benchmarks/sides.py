@@ -36,7 +36,11 @@ def random_batch(batch: int, input_shape: tuple[int, ...], seed: int = 0
 
 
 def flax_model(family: str, input_shape: tuple[int, ...], reference: bool = False):
-  """The registry's model; `reference=True` runs its convs through plain `lax.conv_general_dilated`."""
+  """The registry's model; `reference=True` runs its convs through plain `lax.conv_general_dilated`.
+
+  (The reference keeps the models' other speed choices, e.g. MobileNet's pooling as a matrix
+  product; the training step's reference also updates the parameters array by array.)
+  """
   from flax import nnx
   from jax import lax
 
@@ -53,7 +57,10 @@ def flax_model(family: str, input_shape: tuple[int, ...], reference: bool = Fals
 
 def flax_train(family: str, input_shape: tuple[int, ...], batch: int,
                reference: bool = False) -> Callable[[], Any]:
-  """One step of the toolkit's own jitted train step (AdamW, base-config schedule), state donated."""
+  """One step of the toolkit's own jitted train step (AdamW, base-config schedule), state donated.
+
+  `reference=True`: lax convolutions and the per-array optimizer (`make_optimizer(flat=False)`).
+  """
   import jax
   from flax import nnx
 
@@ -61,8 +68,8 @@ def flax_train(family: str, input_shape: tuple[int, ...], batch: int,
   from efficiency.training import optim, steps
   model = flax_model(family, input_shape, reference)
   model.train()
-  optimizer = nnx.Optimizer(model, optim.make_optimizer(defaults().train, steps_per_epoch=100),
-                            wrt=nnx.Param)
+  tx = optim.make_optimizer(defaults().train, steps_per_epoch=100, flat=not reference)
+  optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
   graphdef, state = nnx.split((model, optimizer))
   images, labels = random_batch(batch, input_shape)
   args = jax.device_put((images, labels, np.zeros((batch, NUM_CLASSES), np.float32)))

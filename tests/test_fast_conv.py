@@ -5,6 +5,8 @@ stay as documented (unchanged for ungrouped convs; 2*k*k - 1 per output element
 for depthwise layers).
 """
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -161,3 +163,74 @@ def test_depthwise_jaxpr_cost_counts_each_tap():
   cost = jaxpr_cost(lambda x, k: fast_conv.depthwise_conv(x, k, (1, 1), ((1, 1), (1, 1))),
                     x, kernel)
   assert cost['flops'] == (2 * 9 - 1) * 2 * 5 * 5 * 4
+
+
+SINGLE_CHANNEL_CASES = [
+    pytest.param((2, 9, 7, 1, 5, 3, 1, 1, 'SAME'), id='same'),
+    pytest.param((2, 9, 7, 1, 5, 3, 2, 1, 'SAME'), id='strided-odd'),
+    pytest.param((3, 8, 8, 1, 4, 3, 2, 1, 'SAME'), id='strided-even'),
+    pytest.param((2, 7, 7, 1, 3, 3, 1, 1, 'VALID'), id='valid'),
+    pytest.param((2, 6, 5, 1, 3, 5, 2, 1, ((2, 0), (1, 3))), id='5x5-explicit-pads'),
+    pytest.param((2, 1, 1, 1, 4, 3, 1, 1, 'SAME'), id='1x1-input'),
+]
+
+
+def _shifted(*args, **kwargs):
+  return fast_conv.conv_general_dilated(*args, single_channel='shifted', **kwargs)
+
+
+@pytest.mark.parametrize('case', SINGLE_CHANNEL_CASES)
+def test_single_channel_shifted_form_matches_lax(case):
+  x, kernel = _operands(case)
+  (ref_loss, ref_y), ref_grads = jax.value_and_grad(
+      _loss(lax.conv_general_dilated, case), argnums=(0, 1), has_aux=True)(x, kernel)
+  (loss, y), grads = jax.value_and_grad(_loss(_shifted, case), argnums=(0, 1),
+                                        has_aux=True)(x, kernel)
+  np.testing.assert_allclose(y, ref_y, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(loss, ref_loss, rtol=1e-5, atol=1e-4)
+  for name, grad, ref in zip(('input', 'kernel'), grads, ref_grads):
+    np.testing.assert_allclose(grad, ref, rtol=1e-4, atol=1e-4, err_msg=f'gradient w.r.t. {name}')
+
+
+def test_single_channel_form_is_opt_in_and_counted_per_tap():
+  case = (2, 5, 5, 1, 4, 3, 1, 1, 'SAME')
+  x, kernel = _operands(case)
+  outputs = 2 * 5 * 5 * 4
+
+  def flops(form=None):
+    def conv(x, k):   # a new function each time: the form is read while tracing
+      with contextlib.ExitStack() as stack:
+        if form is not None:
+          stack.enter_context(fast_conv.single_channel_form(form))
+        return fast_conv.conv_general_dilated(x, k, (1, 1), 'SAME',
+                                              dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    return jaxpr_cost(conv, x, kernel)['flops']
+  assert flops() == flops('conv') == 2 * 9 * outputs       # default: lax's conv
+  assert flops('shifted') == (2 * 9 - 1) * outputs
+  assert flops() == 2 * 9 * outputs                       # the form was scoped
+  with pytest.raises(ValueError, match='not one of'):
+    with fast_conv.single_channel_form('im2col'):
+      pass
+
+
+@pytest.mark.parametrize('form', ['shifted', 'shifted_for_training'])
+def test_conv_bn_relu_single_channel_forms_compute_the_same(form):
+  reference = layers.ConvBNReLU(1, 6, 3, 2, rngs=nnx.Rngs(0))
+  fast = layers.ConvBNReLU(1, 6, 3, 2, single_channel=form, rngs=nnx.Rngs(0))
+  x = jnp.asarray(np.random.default_rng(2).normal(size=(4, 9, 9, 1)), jnp.float32)
+  for mode in ('train', 'eval'):
+    getattr(reference, mode)()
+    getattr(fast, mode)()
+    np.testing.assert_allclose(fast(x), reference(x), rtol=1e-5, atol=1e-5, err_msg=mode)
+  np.testing.assert_allclose(fast.norm.mean[...], reference.norm.mean[...], rtol=1e-5, atol=1e-6)
+
+  def flops(layer, mode):
+    getattr(layer, mode)()
+    graphdef, state = nnx.split(layer)
+    return jaxpr_cost(lambda s, x: nnx.merge(graphdef, s)(x), state, x)['flops']
+  shifted_in_training, shifted_in_eval = flops(fast, 'train'), flops(fast, 'eval')
+  conv_in_eval = flops(reference, 'eval')
+  assert (shifted_in_eval < conv_in_eval) == (form == 'shifted')
+  assert shifted_in_training != conv_in_eval
+  with pytest.raises(ValueError, match='not one of'):
+    layers.ConvBNReLU(1, 6, single_channel='fast', rngs=nnx.Rngs(0))

@@ -93,6 +93,15 @@ def test_mlp_param_count_does_not_depend_on_resolution():
   assert model(_images(9, channels=1)).shape == (2, 3)
 
 
+def test_global_avg_pool_as_matmul_is_the_mean():
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(3, 5, 7, 4)).astype(np.float32))
+  expected = np.asarray(x).mean(axis=(1, 2))
+  np.testing.assert_allclose(layers.global_avg_pool(x), expected, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(layers.global_avg_pool(x, as_matmul=True), expected, rtol=1e-5, atol=1e-6)
+  grad = jax.grad(lambda x: layers.global_avg_pool(x, as_matmul=True).sum())(x)
+  np.testing.assert_allclose(grad, np.full(x.shape, 1.0 / 35), rtol=1e-6)
+
+
 def test_adaptive_avg_pool():
   x = jnp.arange(16, dtype=jnp.float32).reshape(1, 4, 4, 1)
   assert layers.adaptive_avg_pool(x, 4) is x

@@ -2,7 +2,7 @@
 
 `nnx.Conv(..., conv_general_dilated=fast_conv.conv_general_dilated)` computes
 the same function as the default `lax.conv_general_dilated` (to float
-rounding) with the same parameters. Two kinds of 2D NHWC float convolution
+rounding) with the same parameters. Three kinds of 2D NHWC float convolution
 run differently:
 
 * depthwise (feature_group_count = input channels = output channels): a sum
@@ -13,6 +13,17 @@ run differently:
   tap is a multiply, every further tap a multiply and an add, so 2*k*k - 1
   FLOPs per output element, taps on padding included, where a convolution is
   counted as 2*k*k per output element (dense) or 2 per tap on real input (XLA).
+* one input channel (an image model's first layer on grey images), when
+  the caller asks for it (`single_channel='shifted'`, or inside
+  `single_channel_form('shifted')`): the forward is the same
+  sum of k*k shifted slices, each slice (N, H, W, 1) times one kernel tap
+  (C_out,), fused into one loop where XLA:CPU's convolution of a single
+  channel runs a matrix product with K = k*k; the gradient (`jax.custom_vjp`)
+  is lax's, where autodiff of the slices would reduce a full-size product per
+  tap. Counted cost: 2*k*k - 1 FLOPs per output element, as for depthwise.
+  Off by default because it is not always faster: it breaks up the single
+  YNNPACK fusion in which XLA:CPU runs the whole plain CNN forward
+  (benchmarks/RESULTS.md).
 * 1x1 without padding: the forward is `lax.conv_general_dilated` itself (same
   jaxpr and XLA FLOPs), but its gradient (`jax.custom_vjp`) is two matrix
   products over channels, dx = dy @ kernel^T and dkernel = x^T @ dy. XLA:CPU
@@ -27,11 +38,16 @@ measured there (im2col matrix products for the gradients) were slower
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import contextlib
+import contextvars
+from typing import Any, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+SINGLE_CHANNEL_FORMS = ('conv', 'shifted')
+_single_channel = contextvars.ContextVar('single_channel', default='conv')
 
 # lhs, rhs and out specs of ('NHWC', 'HWIO', 'NHWC'), the layout nnx.Conv uses.
 _NHWC_SPECS = ((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
@@ -60,7 +76,11 @@ def explicit_padding(in_hw: Sequence[int], kernel_hw: Sequence[int], strides: Se
 
 def depthwise_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
                    pads: tuple[tuple[int, int], ...]) -> jax.Array:
-  """Depthwise conv of NHWC `x` with an HWIO `kernel` (kh, kw, 1, C) as shifted multiply-adds."""
+  """Depthwise conv of NHWC `x` with an HWIO `kernel` (kh, kw, 1, C) as shifted multiply-adds.
+
+  With one input channel (x is (N, H, W, 1)) the same sum is the ungrouped
+  convolution to C output channels: each tap broadcasts over them.
+  """
   kh, kw, _, _ = kernel.shape
   n, h, w, c = x.shape
   (sh, sw), (pad_h, pad_w) = strides, pads
@@ -75,6 +95,40 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
       term = tap * kernel[i, j, 0]
       out = term if out is None else out + term
   return out
+
+
+def _single_channel_fwd(x, kernel, strides, pads):
+  return depthwise_conv(x, kernel, strides, pads), (x, kernel)
+
+
+def _single_channel_bwd(strides, pads, saved, dy):
+  x, kernel = saved
+  _, vjp = jax.vjp(lambda x, kernel: lax.conv_general_dilated(
+      x, kernel, strides, pads, dimension_numbers=('NHWC', 'HWIO', 'NHWC')), x, kernel)
+  return vjp(dy)
+
+
+single_channel_conv = jax.custom_vjp(depthwise_conv, nondiff_argnums=(2, 3))
+single_channel_conv.defvjp(_single_channel_fwd, _single_channel_bwd)
+single_channel_conv.__doc__ = ('Conv of NHWC `x` with one channel by an HWIO `kernel` (kh, kw, 1, '
+                               "C_out): shifted multiply-adds forward, lax's gradients.")
+
+
+@contextlib.contextmanager
+def single_channel_form(form: str) -> Iterator[None]:
+  """Within this block, `conv_general_dilated` uses `form` for one-channel inputs.
+
+  The form is read while tracing, and JAX's trace caches do not know it: set
+  it inside the traced function, around the conv call (as `layers.ConvBNReLU`
+  does), not around a call of an already-jitted function.
+  """
+  if form not in SINGLE_CHANNEL_FORMS:
+    raise ValueError(f'single_channel form {form!r} is not one of {SINGLE_CHANNEL_FORMS}')
+  token = _single_channel.set(form)
+  try:
+    yield
+  finally:
+    _single_channel.reset(token)
 
 
 def _pointwise_forward(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
@@ -114,8 +168,14 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
                          rhs_dilation: Sequence[int] | None = None,
                          dimension_numbers: Any = None, feature_group_count: int = 1,
                          batch_group_count: int = 1, precision: Any = None,
-                         preferred_element_type: Any = None, **kwargs: Any) -> jax.Array:
-  """`lax.conv_general_dilated` (same signature) with the two fast paths in the module docstring."""
+                         preferred_element_type: Any = None, *,
+                         single_channel: str | None = None, **kwargs: Any) -> jax.Array:
+  """`lax.conv_general_dilated` (same signature) with the fast paths in the module docstring.
+
+  `single_channel='shifted'` turns on the one-input-channel path ('conv': lax's
+  convolution); None takes the form set by the enclosing `single_channel_form`.
+  """
+  single_channel = _single_channel.get() if single_channel is None else single_channel
   plain_2d = (
       lhs.ndim == 4 and rhs.ndim == 4 and _is_nhwc(dimension_numbers)
       and _all_ones(lhs_dilation) and _all_ones(rhs_dilation) and batch_group_count == 1
@@ -127,6 +187,10 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
     depthwise = feature_group_count == lhs.shape[3] == rhs.shape[3] > 1 and rhs.shape[2] == 1
     if depthwise and all(p >= 0 for pair in pads for p in pair):
       return depthwise_conv(lhs, rhs, strides, pads)
+    one_channel = feature_group_count == 1 and lhs.shape[3] == rhs.shape[2] == 1
+    if (single_channel == 'shifted' and one_channel
+        and all(p >= 0 for pair in pads for p in pair)):
+      return single_channel_conv(lhs, rhs, strides, pads)
     unpadded = all(p == (0, 0) for p in pads)
     if feature_group_count == 1 and rhs.shape[:2] == (1, 1) and unpadded:
       return pointwise_conv(lhs, rhs, strides, precision)

@@ -50,25 +50,60 @@ def batch_norm(num_features: int, *, rngs: nnx.Rngs) -> nnx.BatchNorm:
   return nnx.BatchNorm(num_features, momentum=BATCH_NORM_MOMENTUM, epsilon=1e-5, rngs=rngs)
 
 
+SINGLE_CHANNEL_FORMS = ('conv', 'shifted', 'shifted_for_training')
+
+
 class ConvBNReLU(nnx.Module):
-  """conv -> BatchNorm -> ReLU, or conv (with bias) -> ReLU when `use_batch_norm=False`."""
+  """conv -> BatchNorm -> ReLU, or conv (with bias) -> ReLU when `use_batch_norm=False`.
+
+  `single_channel` picks how a conv of a one-channel input runs (see
+  `fast_conv`): 'conv' (lax's convolution), 'shifted' (shifted multiply-adds)
+  or 'shifted_for_training' (shifted while BatchNorm uses batch statistics,
+  lax's convolution in evaluation mode). The function and parameters are the
+  same in every form; only the speed differs, and which form wins depends on
+  the model around it (benchmarks/RESULTS.md).
+  """
 
   def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-               groups: int = 1, *, use_batch_norm: bool = True, rngs: nnx.Rngs):
+               groups: int = 1, *, use_batch_norm: bool = True, single_channel: str = 'conv',
+               rngs: nnx.Rngs):
+    if single_channel not in SINGLE_CHANNEL_FORMS:
+      raise ValueError(f'single_channel {single_channel!r} is not one of {SINGLE_CHANNEL_FORMS}')
     self.conv = conv(in_channels, out_channels, kernel_size, stride, groups,
                      use_bias=not use_batch_norm, rngs=rngs)
     self.norm = batch_norm(out_channels, rngs=rngs) if use_batch_norm else None
+    self.single_channel = single_channel
+
+  def _single_channel_form(self) -> str:
+    if self.single_channel != 'shifted_for_training':
+      return self.single_channel
+    training = self.norm is not None and not self.norm.use_running_average
+    return 'shifted' if training else 'conv'
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    x = self.conv(x)
+    with fast_conv.single_channel_form(self._single_channel_form()):
+      x = self.conv(x)
     if self.norm is not None:
       x = self.norm(x)
     return nnx.relu(x)
 
 
-def global_avg_pool(x: jax.Array) -> jax.Array:
-  """(N, H, W, C) -> (N, C): the mean over all spatial positions."""
-  return jnp.mean(x, axis=(1, 2))
+def global_avg_pool(x: jax.Array, *, as_matmul: bool = False) -> jax.Array:
+  """(N, H, W, C) -> (N, C): the mean over all spatial positions.
+
+  `as_matmul=True` computes the same mean as a batched matrix product with a
+  constant 1/(H*W) vector (2 FLOPs per input element where the reduction
+  counts 1). Measured (benchmarks/RESULTS.md), XLA:CPU in jaxlib 0.10 runs
+  MobileNet and ResNet faster that way: a reduction after a pointwise conv or
+  residual add pulls the whole last block into one slow YNNPACK fusion. The
+  plain CNN is faster with the reduction, which lets its whole forward run
+  as one fusion, so it keeps the default.
+  """
+  if not as_matmul:
+    return jnp.mean(x, axis=(1, 2))
+  n, h, w, c = x.shape
+  weights = jnp.full((n, h * w), 1.0 / (h * w), x.dtype)
+  return jax.lax.dot_general(x.reshape(n, h * w, c), weights, (((1,), (1,)), ((0,), (0,))))
 
 
 @functools.lru_cache(maxsize=256)

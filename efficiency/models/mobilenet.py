@@ -1,6 +1,7 @@
 """MobileNet: MobileNet(v1)-style depthwise-separable convolutions (Howard et al. 2017).
 
-Layout: a 3x3 stem conv with `width` channels (stride 1: inputs here are small),
+Layout: a 3x3 stem conv with `width` channels (stride 1: inputs here are small;
+on one-channel inputs it runs as shifted multiply-adds, see `fast_conv`),
 then `depth` separable blocks, global average pooling and a linear classifier.
 A separable block is a depthwise 3x3 conv (`feature_group_count=channels`) ->
 BN -> ReLU -> pointwise 1x1 conv -> BN -> ReLU.
@@ -58,7 +59,7 @@ class MobileNet(nnx.Module):
 
   def __init__(self, *, in_channels: int, num_classes: int, width: int, depth: int,
                max_downsamples: int = 3, rngs: nnx.Rngs):
-    self.stem = layers.ConvBNReLU(in_channels, width, 3, 1, rngs=rngs)
+    self.stem = layers.ConvBNReLU(in_channels, width, 3, 1, single_channel='shifted', rngs=rngs)
     self.blocks = nnx.List()
     channels = width
     plan = conv_plan(width, depth, max_downsamples, first_downsample=0)
@@ -71,4 +72,4 @@ class MobileNet(nnx.Module):
     x = self.stem(x)
     for block in self.blocks:
       x = block(x)
-    return self.head(layers.global_avg_pool(x))
+    return self.head(layers.global_avg_pool(x, as_matmul=True))

@@ -76,4 +76,4 @@ class ResNet(nnx.Module):
     x = self.stem(x)
     for block in self.blocks:
       x = block(x)
-    return self.head(layers.global_avg_pool(x))
+    return self.head(layers.global_avg_pool(x, as_matmul=True))

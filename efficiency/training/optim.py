@@ -19,13 +19,24 @@ def learning_rate_schedule(train_cfg, steps_per_epoch: int) -> optax.Schedule:
       [optax.linear_schedule(0.0, peak, warmup), optax.constant_schedule(peak)], [warmup])
 
 
-def make_optimizer(train_cfg, steps_per_epoch: int) -> optax.GradientTransformation:
-  """AdamW (decoupled weight decay) or SGD with momentum (L2 weight decay)."""
+def make_optimizer(train_cfg, steps_per_epoch: int, *, flat: bool = True
+                   ) -> optax.GradientTransformation:
+  """AdamW (decoupled weight decay) or SGD with momentum (L2 weight decay), on one flat vector.
+
+  `optax.flatten` concatenates all gradients into one vector, so the update is
+  a few fused loops over it instead of a few per parameter array: the same
+  arithmetic element by element, with far fewer XLA:CPU kernel launches per
+  step (a MobileNet training step 14-20% faster, benchmarks/RESULTS.md). The
+  optimizer state holds flat vectors accordingly. `flat=False`: one update per
+  array (the benchmarks' "before" side).
+  """
   schedule = learning_rate_schedule(train_cfg, steps_per_epoch)
   if train_cfg.optimizer == 'adamw':
-    return optax.adamw(schedule, weight_decay=train_cfg.weight_decay)
-  if train_cfg.optimizer == 'sgd':
-    return optax.chain(
+    tx = optax.adamw(schedule, weight_decay=train_cfg.weight_decay)
+  elif train_cfg.optimizer == 'sgd':
+    tx = optax.chain(
         optax.add_decayed_weights(train_cfg.weight_decay),
         optax.sgd(schedule, momentum=train_cfg.momentum, nesterov=train_cfg.nesterov))
-  raise ValueError(f'unknown optimizer {train_cfg.optimizer!r}')  # validate() rejects it earlier
+  else:
+    raise ValueError(f'unknown optimizer {train_cfg.optimizer!r}')  # validate() rejects it earlier
+  return optax.flatten(tx) if flat else tx
