@@ -32,6 +32,11 @@ CASES = [
     pytest.param((2, 6, 5, 4, 4, 3, 2, 4, ((2, 0), (1, 3))), id='depthwise-explicit-pads'),
     pytest.param((2, 1, 1, 8, 8, 3, 1, 8, 'SAME'), id='depthwise-1x1-input'),
     pytest.param((2, 1, 1, 3, 5, 3, 2, 1, 'SAME'), id='plain-1x1-input'),
+    pytest.param((2, 8, 8, 3, 4, 3, 2, 1, 'SAME'), id='strided-even'),
+    pytest.param((2, 10, 9, 2, 3, 5, 3, 1, 'SAME'), id='stride-3-5x5'),
+    pytest.param((2, 9, 9, 2, 3, 3, 2, 1, 'VALID'), id='strided-valid'),
+    pytest.param((2, 7, 8, 2, 3, 3, 2, 1, ((2, 0), (1, 3))), id='strided-explicit-pads'),
+    pytest.param((2, 6, 6, 2, 3, 2, 2, 1, 'SAME'), id='strided-2x2'),
 ]
 
 
@@ -71,7 +76,18 @@ def test_values_and_gradients_match_lax(case):
 
 
 def _primitives(fn, *args):
-  return {eqn.primitive.name for eqn in jax.make_jaxpr(fn)(*args).jaxpr.eqns}
+  """Names of the primitives in fn's jaxpr, nested jaxprs (custom_vjp, pjit) included."""
+  names = set()
+
+  def walk(jaxpr):
+    for eqn in jaxpr.eqns:
+      names.add(eqn.primitive.name)
+      for value in eqn.params.values():
+        inner = getattr(value, 'jaxpr', value)
+        if hasattr(inner, 'eqns'):
+          walk(inner)
+  walk(jax.make_jaxpr(fn)(*args).jaxpr)
+  return names
 
 
 def test_only_depthwise_convs_take_the_multiply_add_path():

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from efficiency.models import batch_norm as batch_norm_lib
 from efficiency.models import fast_conv, host_init
 
 # He et al. 2015 initialisation, suited to ReLU networks; drawn on the host (see host_init).
@@ -46,8 +47,10 @@ def dense(in_features: int, out_features: int, *, relu_follows: bool = True,
 
 
 def batch_norm(num_features: int, *, rngs: nnx.Rngs) -> nnx.BatchNorm:
-  """BatchNorm over the channel axis; starts in training mode (see `model.train()/eval()`)."""
-  return nnx.BatchNorm(num_features, momentum=BATCH_NORM_MOMENTUM, epsilon=1e-5, rngs=rngs)
+  """BatchNorm over the channel axis (an `nnx.BatchNorm` with a closed-form training gradient,
+  see `efficiency.models.batch_norm`); starts in training mode (see `model.train()/eval()`)."""
+  return batch_norm_lib.BatchNorm(num_features, momentum=BATCH_NORM_MOMENTUM, epsilon=1e-5,
+                                  rngs=rngs)
 
 
 SINGLE_CHANNEL_FORMS = ('conv', 'shifted', 'shifted_for_training')

@@ -1,0 +1,81 @@
+"""`nnx.BatchNorm` with a hand-written gradient for training mode: same function, state and checkpoints.
+
+In training mode BatchNorm normalises with the batch's own statistics, so its
+gradient runs through the mean and the variance. Autodiff of `nnx.BatchNorm`
+leaves XLA several separate reductions and elementwise passes over the
+activations; the closed form below needs one pass for two sums and one for the
+input gradient:
+
+  xhat = (x - mean) * rstd,   rstd = 1 / sqrt(var + eps)
+  dbias = sum(dy),   dscale = sum(dy * xhat)
+  dx = scale * rstd * (dy - dbias / m - xhat * dscale / m)
+
+(sums over the m = N*H*W positions of each channel). Measured: the CNN's
+training step 4-7% faster (benchmarks/RESULTS.md). The forward is
+`nnx.BatchNorm`'s arithmetic (fast variance E[x^2] - E[x]^2, clipped at 0),
+and evaluation mode, masks, named axes and layers without scale or bias go
+to `nnx.BatchNorm` itself.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jax import lax
+
+
+def _batch_stats(x: jax.Array, axes: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+  mean = jnp.mean(x, axes)
+  var = jnp.maximum(0.0, jnp.mean(x * x, axes) - mean * mean)
+  return mean, var
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def normalize_with_batch_stats(x: jax.Array, scale: jax.Array, bias: jax.Array,
+                               epsilon: float) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """(y, mean, var) of BatchNorm over every axis but the last; mean and var carry no gradient."""
+  mean, var = _batch_stats(x, tuple(range(x.ndim - 1)))
+  return (x - mean) * (lax.rsqrt(var + epsilon) * scale) + bias, mean, var
+
+
+def _forward(x, scale, bias, epsilon):
+  mean, var = _batch_stats(x, tuple(range(x.ndim - 1)))
+  rstd = lax.rsqrt(var + epsilon)
+  y = (x - mean) * (rstd * scale) + bias
+  return (y, mean, var), (x, mean, rstd, scale)
+
+
+def _backward(epsilon, saved, cotangents):
+  del epsilon
+  x, mean, rstd, scale = saved
+  dy = cotangents[0]   # the statistics' cotangents are zero: they only feed stop_gradient'ed state
+  axes = tuple(range(x.ndim - 1))
+  count = x.size // x.shape[-1]
+  xhat = (x - mean) * rstd
+  dbias = jnp.sum(dy, axes)
+  dscale = jnp.sum(dy * xhat, axes)
+  dx = (rstd * scale) * (dy - dbias / count - xhat * (dscale / count))
+  return dx, dscale, dbias
+
+
+normalize_with_batch_stats.defvjp(_forward, _backward)
+
+
+class BatchNorm(nnx.BatchNorm):
+  """`nnx.BatchNorm` whose training-mode gradient is `normalize_with_batch_stats`'s closed form."""
+
+  def __call__(self, x, use_running_average: bool | None = None, *, mask=None):
+    running = self.use_running_average if use_running_average is None else use_running_average
+    plain = (running or mask is not None or self.axis_name is not None
+             or self.scale is None or self.bias is None or not self.use_fast_variance
+             or self.axis not in (-1, x.ndim - 1) or x.dtype != jnp.float32
+             or self.dtype not in (None, jnp.float32))
+    if plain:
+      return super().__call__(x, use_running_average, mask=mask)
+    y, mean, var = normalize_with_batch_stats(x, self.scale[...], self.bias[...], self.epsilon)
+    self.mean[...] = lax.stop_gradient(self.momentum * self.mean[...] + (1 - self.momentum) * mean)
+    self.var[...] = lax.stop_gradient(self.momentum * self.var[...] + (1 - self.momentum) * var)
+    return y
