@@ -58,4 +58,6 @@ def test_evaluation_mode_and_state_are_nnx_batch_norm():
   ours.eval(), ref.eval()
   np.testing.assert_allclose(ours(x), ref(x), rtol=1e-6, atol=1e-6)
   assert jax.tree.map(jnp.shape, nnx.state(ours)) == jax.tree.map(jnp.shape, nnx.state(ref))
-  assert isinstance(layers.batch_norm(5, rngs=nnx.Rngs(0)), batch_norm.BatchNorm)
+  chosen = layers.batch_norm(5, closed_form_gradient=True, rngs=nnx.Rngs(0))
+  assert isinstance(chosen, batch_norm.BatchNorm)
+  assert not isinstance(layers.batch_norm(5, rngs=nnx.Rngs(0)), batch_norm.BatchNorm)

@@ -2,7 +2,7 @@
 
 `nnx.Conv(..., conv_general_dilated=fast_conv.conv_general_dilated)` computes
 the same function as the default `lax.conv_general_dilated` (to float
-rounding) with the same parameters. Four kinds of 2D NHWC float convolution
+rounding) with the same parameters. Three kinds of 2D NHWC float convolution
 run differently:
 
 * depthwise (feature_group_count = input channels = output channels): a sum
@@ -29,15 +29,6 @@ run differently:
   products over channels, dx = dy @ kernel^T and dkernel = x^T @ dy. XLA:CPU
   runs the default kernel gradient as a convolution whose window is the whole
   image, 2-3x slower.
-
-* strided (ungrouped, stride > 1, kernel wider than 1): the forward is
-  `lax.conv_general_dilated` itself (same jaxpr and XLA FLOPs); the gradient
-  (`jax.custom_vjp`) is autodiff of the same convolution written as a sum
-  over the stride's phases, each a stride-1 convolution of every s-th input
-  row and column with the matching kernel taps. XLA:CPU computes the default
-  input gradient as a convolution of the zero-dilated output gradient and
-  the kernel gradient as a window-dilated one; the phase form has neither
-  (the CNN's training step 6-9% faster).
 
 Everything else (other ungrouped convolutions, dilation, other layouts,
 integer types) goes to `lax.conv_general_dilated` unchanged: the alternatives
@@ -171,53 +162,6 @@ pointwise_conv.__doc__ = ('1x1 conv of NHWC `x`, HWIO `kernel` (1, 1, C_in, C_ou
                           "lax's forward, gradients as matrix products over channels.")
 
 
-def phase_sum_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
-                   pads: tuple[tuple[int, int], ...], precision: Any = None) -> jax.Array:
-  """The strided NHWC/HWIO conv as a sum of stride-1 VALID convs, one per phase (a, b) of the stride.
-
-  Phase (a, b) holds padded input rows a, a + sh, ... and columns b, b + sw, ...;
-  it meets kernel taps [a::sh, b::sw]. Every tap belongs to exactly one phase.
-  """
-  (sh, sw), (kh, kw) = strides, kernel.shape[:2]
-  padded = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (*pads[0], 0), (*pads[1], 0), (0, 0, 0)))
-  n, hp, wp, c = padded.shape
-  out_h, out_w = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-  out = None
-  for a in range(min(sh, kh)):
-    for b in range(min(sw, kw)):
-      taps = kernel[a::sh, b::sw]
-      th, tw = taps.shape[:2]
-      phase = lax.slice(padded, (0, a, b, 0),
-                        (n, a + sh * (out_h + th - 2) + 1, b + sw * (out_w + tw - 2) + 1, c),
-                        (1, sh, sw, 1))
-      term = lax.conv_general_dilated(phase, taps, (1, 1), 'VALID', precision=precision,
-                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-      out = term if out is None else out + term
-  return out
-
-
-def _strided_forward(x, kernel, strides, pads, precision):
-  return lax.conv_general_dilated(x, kernel, strides, pads, precision=precision,
-                                  dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-
-
-def _strided_fwd(x, kernel, strides, pads, precision):
-  return _strided_forward(x, kernel, strides, pads, precision), (x, kernel)
-
-
-def _strided_bwd(strides, pads, precision, saved, dy):
-  x, kernel = saved
-  _, vjp = jax.vjp(lambda x, kernel: phase_sum_conv(x, kernel, strides, pads, precision),
-                   x, kernel)
-  return vjp(dy)
-
-
-strided_conv = jax.custom_vjp(_strided_forward, nondiff_argnums=(2, 3, 4))
-strided_conv.defvjp(_strided_fwd, _strided_bwd)
-strided_conv.__doc__ = ("Strided conv of NHWC `x`, HWIO `kernel`: lax's forward, gradients of "
-                        '`phase_sum_conv`.')
-
-
 def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int],
                          padding: str | Sequence[tuple[int, int]],
                          lhs_dilation: Sequence[int] | None = None,
@@ -250,9 +194,6 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
     unpadded = all(p == (0, 0) for p in pads)
     if feature_group_count == 1 and rhs.shape[:2] == (1, 1) and unpadded:
       return pointwise_conv(lhs, rhs, strides, precision)
-    if (feature_group_count == 1 and max(strides) > 1 and max(rhs.shape[:2]) > 1
-        and all(p >= 0 for pair in pads for p in pair)):
-      return strided_conv(lhs, rhs, strides, pads, precision)
   return lax.conv_general_dilated(
       lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
       feature_group_count, batch_group_count, precision, preferred_element_type, **kwargs)

@@ -46,11 +46,16 @@ def dense(in_features: int, out_features: int, *, relu_follows: bool = True,
   return nnx.Linear(in_features, out_features, kernel_init=kernel_init, rngs=rngs)
 
 
-def batch_norm(num_features: int, *, rngs: nnx.Rngs) -> nnx.BatchNorm:
-  """BatchNorm over the channel axis (an `nnx.BatchNorm` with a closed-form training gradient,
-  see `efficiency.models.batch_norm`); starts in training mode (see `model.train()/eval()`)."""
-  return batch_norm_lib.BatchNorm(num_features, momentum=BATCH_NORM_MOMENTUM, epsilon=1e-5,
-                                  rngs=rngs)
+def batch_norm(num_features: int, *, closed_form_gradient: bool = False,
+               rngs: nnx.Rngs) -> nnx.BatchNorm:
+  """BatchNorm over the channel axis; starts in training mode (see `model.train()/eval()`).
+
+  `closed_form_gradient=True`: `efficiency.models.batch_norm.BatchNorm`, the same
+  function and state with a hand-written training gradient, faster in the plain
+  CNN and slower in MobileNet and ResNet (benchmarks/RESULTS.md).
+  """
+  cls = batch_norm_lib.BatchNorm if closed_form_gradient else nnx.BatchNorm
+  return cls(num_features, momentum=BATCH_NORM_MOMENTUM, epsilon=1e-5, rngs=rngs)
 
 
 SINGLE_CHANNEL_FORMS = ('conv', 'shifted', 'shifted_for_training')
@@ -64,17 +69,19 @@ class ConvBNReLU(nnx.Module):
   or 'shifted_for_training' (shifted while BatchNorm uses batch statistics,
   lax's convolution in evaluation mode). The function and parameters are the
   same in every form; only the speed differs, and which form wins depends on
-  the model around it (benchmarks/RESULTS.md).
+  the model around it (benchmarks/RESULTS.md). `closed_form_gradient`: see
+  `batch_norm`.
   """
 
   def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
                groups: int = 1, *, use_batch_norm: bool = True, single_channel: str = 'conv',
-               rngs: nnx.Rngs):
+               closed_form_gradient: bool = False, rngs: nnx.Rngs):
     if single_channel not in SINGLE_CHANNEL_FORMS:
       raise ValueError(f'single_channel {single_channel!r} is not one of {SINGLE_CHANNEL_FORMS}')
     self.conv = conv(in_channels, out_channels, kernel_size, stride, groups,
                      use_bias=not use_batch_norm, rngs=rngs)
-    self.norm = batch_norm(out_channels, rngs=rngs) if use_batch_norm else None
+    self.norm = (batch_norm(out_channels, closed_form_gradient=closed_form_gradient, rngs=rngs)
+                 if use_batch_norm else None)
     self.single_channel = single_channel
 
   def _single_channel_form(self) -> str:
