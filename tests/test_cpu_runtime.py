@@ -29,13 +29,17 @@ for _ in range(10):
   jax.block_until_ready(fn(x, w))
   counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 faults = sorted(counts)[len(counts) // 2]
-late = dict(memory=cpu_runtime.keep_freed_memory(), flag=cpu_runtime.eigen_convolutions())
-print(json.dumps(dict(state=state, faults=faults, late=late, flags=os.environ.get('XLA_FLAGS'))))
+late = dict(memory=cpu_runtime.keep_freed_memory(), flag=cpu_runtime.eigen_convolutions(),
+            dispatch=cpu_runtime.synchronous_dispatch())
+asynchronous = jax.config.read('jax_cpu_enable_async_dispatch')
+print(json.dumps(dict(state=state, faults=faults, late=late, flags=os.environ.get('XLA_FLAGS'),
+                      asynchronous=asynchronous)))
 '''
 
 
 def _run(configure: bool, xla_flags: str = '') -> dict:
   env = dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS=xla_flags)
+  env.pop('JAX_CPU_ENABLE_ASYNC_DISPATCH', None)
   out = subprocess.run([sys.executable, '-c', _SCRIPT.format(root=_ROOT, configure=configure)],
                        capture_output=True, text=True, env=env, timeout=120, check=True)
   return json.loads(out.stdout.strip().splitlines()[-1])
@@ -47,6 +51,8 @@ def test_configure_stops_scratch_page_faults_and_sets_the_conv_flag():
   assert tuned['state']['keep_freed_memory']['applied'], tuned['state']
   assert tuned['state']['eigen_convolutions']['applied'], tuned['state']
   assert tuned['flags'].split() == [cpu_runtime.CONV_FLAG]
+  assert tuned['state']['synchronous_dispatch']['applied'], tuned['state']
+  assert tuned['asynchronous'] is False and default['asynchronous'] is True
   scratch_pages = 4096 * 4096 * 4 // 4096
   assert default['faults'] > scratch_pages / 2     # glibc maps the scratch buffer afresh
   assert tuned['faults'] < scratch_pages / 20
@@ -62,3 +68,9 @@ def test_a_users_own_setting_of_the_flag_is_left_alone(monkeypatch):
   monkeypatch.setenv('XLA_FLAGS', f'--xla_cpu_enable_fast_math=false {cpu_runtime.CONV_FLAG}')
   assert cpu_runtime.eigen_convolutions()['applied']
   assert os.environ['XLA_FLAGS'].count(cpu_runtime.CONV_FLAG) == 1
+
+
+def test_a_users_own_dispatch_setting_is_left_alone(monkeypatch):
+  monkeypatch.setenv('JAX_CPU_ENABLE_ASYNC_DISPATCH', 'true')
+  state = cpu_runtime.synchronous_dispatch()
+  assert not state['applied'] and 'left as given' in state['reason']

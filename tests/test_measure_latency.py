@@ -68,6 +68,8 @@ def test_fixed_calls_gives_exactly_that_many_samples():
   assert record['n'] == 7 and len(record['samples_s']) == 7
   assert record['stopped_by'] == 'fixed'
   assert record['median'] == pytest.approx(float(np.median(record['samples_s'])))
+  asynchronous = jax.config.read('jax_cpu_enable_async_dispatch')
+  assert record['dispatch'] == ('asynchronous' if asynchronous else 'synchronous')
 
 
 def test_adaptive_timing_stops_within_bounds():

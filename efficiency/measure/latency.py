@@ -15,6 +15,11 @@ Protocol of `time_function(fn, *args, settings=...)`:
    `min_calls` calls and `min_time_s` seconds ('precision'), or at `max_calls`
    ('max_calls') or `max_time_s` ('max_time'), always after at least 3 calls so
    a spread exists. `stopped_by` says which.
+
+`dispatch` records how the CPU backend ran each call: 'synchronous' (in the
+calling thread, what `efficiency.cpu_runtime.configure()` sets up in the
+toolkit's entry points) or 'asynchronous' (JAX's default: handed to a thread
+pool, which adds a thread hand-off to every batch-1 call); 'device' elsewhere.
 """
 
 from __future__ import annotations
@@ -103,6 +108,13 @@ def _stop_reason(samples: list[float], elapsed_s: float, s: LatencySettings,
   return None
 
 
+def dispatch_mode() -> str:
+  """'synchronous' or 'asynchronous' on the CPU backend (see the module docstring), else 'device'."""
+  if jax.default_backend() != 'cpu':
+    return 'device'
+  return 'asynchronous' if jax.config.read('jax_cpu_enable_async_dispatch') else 'synchronous'
+
+
 def time_compiled(compiled: Callable[..., Any], device_args: tuple, settings: Any = None
                   ) -> dict[str, Any]:
   """Steps 3-4 of the protocol for an already compiled function and on-device inputs."""
@@ -131,7 +143,7 @@ def time_compiled(compiled: Callable[..., Any], device_args: tuple, settings: An
     stopped_by = _stop_reason(samples, time.perf_counter() - loop_start, s, check)
   record = latency_stats(samples)
   record.update(samples_s=samples, first_call_s=first_call_s, warmup_done=warmup_done,
-                stopped_by=stopped_by,
+                stopped_by=stopped_by, dispatch=dispatch_mode(),
                 timed_s=time.perf_counter() - loop_start, settings=dataclasses.asdict(s))
   return record
 
