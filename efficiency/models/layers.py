@@ -58,7 +58,7 @@ def batch_norm(num_features: int, *, closed_form_gradient: bool = False,
   return cls(num_features, momentum=BATCH_NORM_MOMENTUM, epsilon=1e-5, rngs=rngs)
 
 
-SINGLE_CHANNEL_FORMS = ('conv', 'shifted', 'shifted_for_training')
+SINGLE_CHANNEL_FORMS = fast_conv.SINGLE_CHANNEL_FORMS + ('shifted_for_training',)
 
 
 class ConvBNReLU(nnx.Module):
