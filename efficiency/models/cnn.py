@@ -58,11 +58,12 @@ class CNN(nnx.Module):
     self.layers = nnx.List()
     channels = in_channels
     for out_channels, stride in conv_plan(width, depth, max_downsamples):
-      # Both speed choices measured for this family (layers.ConvBNReLU); the function is the same.
+      # Speed choices measured for this family (layers.ConvBNReLU); the function is the same.
       self.layers.append(layers.ConvBNReLU(channels, out_channels, 3, stride,
                                            use_batch_norm=batch_norm,
                                            single_channel='shifted_for_training',
-                                           closed_form_gradient=True, rngs=rngs))
+                                           closed_form_gradient=True, fence_in_training=True,
+                                           rngs=rngs))
       channels = out_channels
     self.head = layers.dense(channels, num_classes, relu_follows=False, rngs=rngs)
 
