@@ -1,12 +1,18 @@
-"""What the benchmark scripts share: the torch check, flags, the output header, medians, tables.
+"""What the benchmark scripts share: the torch check, flags, the output header, statistics, tables.
 
-Ratios are ratios of medians; every table says how many calls each side made.
+Ratios are ratios of medians; every table says how many calls each side made. The sides
+take turns in rounds, so each round also gives a paired ratio (our median call that round
+over theirs): machine load that drifts between rounds affects both sides of a pair alike.
+The tables give the median of those per-round ratios with a distribution-free 95%
+confidence interval, and call a goal met or missed only when the whole interval is on
+one side of it.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 import statistics
 import sys
@@ -74,11 +80,16 @@ def ratio(ours: float | None, theirs: float | None) -> str:
   return '-' if ours is None or not theirs else f'{ours / theirs:.2f}'
 
 
-def summary(samples: dict[str, list[float]], names) -> tuple[dict, dict]:
-  """({side: median s}, {side: best s}), None for a side with no samples (it failed)."""
-  medians = {n: median(samples[n]) if samples.get(n) else None for n in names}
-  bests = {n: min(samples[n]) if samples.get(n) else None for n in names}
+def summary(samples: dict[str, list[list[float]]], names) -> tuple[dict, dict]:
+  """({side: median s}, {side: best s}) over all calls, None for a side with no samples (it failed)."""
+  flat = {n: [t for calls in samples.get(n, []) for t in calls] for n in names}
+  medians = {n: median(flat[n]) if flat[n] else None for n in names}
+  bests = {n: min(flat[n]) if flat[n] else None for n in names}
   return medians, bests
+
+
+def call_counts(samples: dict[str, list[list[float]]], names) -> str:
+  return ' / '.join(str(sum(len(calls) for calls in samples.get(n, []))) for n in names)
 
 
 def two_ratios(ours: str, theirs, medians: dict, bests: dict) -> str:
@@ -89,6 +100,53 @@ def two_ratios(ours: str, theirs, medians: dict, bests: dict) -> str:
     present = [values[n] for n in names if values.get(n) is not None]
     return min(present) if present else None
   return f'{ratio(medians[ours], fastest(medians))} ({ratio(bests[ours], fastest(bests))})'
+
+
+def median_interval(values: list[float], confidence: float = 0.95
+                    ) -> tuple[float, float, float, float]:
+  """(median, low, high, coverage): a distribution-free confidence interval for the median.
+
+  The population median lies between the j-th smallest and the j-th largest of n
+  independent values with probability 1 - 2 P(Binomial(n, 1/2) < j); j is the largest rank
+  whose coverage is at least `confidence`. Below 6 values no rank reaches 95%: the interval
+  is then the whole range, with its (lower) coverage returned.
+  """
+  if not values:
+    raise ValueError('median_interval needs at least one value')
+  ordered, n = sorted(values), len(values)
+  coverage_of = lambda j: 1.0 - 2.0 * sum(math.comb(n, i) for i in range(j)) / 2.0 ** n
+  j = 1
+  while j + 1 <= (n + 1) // 2 and coverage_of(j + 1) >= confidence:
+    j += 1
+  return statistics.median(ordered), ordered[j - 1], ordered[n - j], coverage_of(j)
+
+
+def round_ratios(samples: dict[str, list[list[float]]], ours: str, theirs) -> list[float]:
+  """Per round: our median call over the fastest median call among `theirs` that round."""
+  names = [theirs] if isinstance(theirs, str) else list(theirs)
+  ratios = []
+  for index, calls in enumerate(samples.get(ours, [])):
+    others = [statistics.median(samples[n][index]) for n in names if samples.get(n)]
+    if calls and others:
+      ratios.append(statistics.median(calls) / min(others))
+  return ratios
+
+
+def paired_ratio(samples: dict[str, list[list[float]]], ours: str, theirs,
+                 goal: float | None = None) -> str:
+  """'median [low, high]' of the per-round ratios, and with a goal: met, missed or within noise."""
+  ratios = round_ratios(samples, ours, theirs)
+  if not ratios:
+    return '-'
+  middle, low, high, coverage = median_interval(ratios)
+  text = f'{middle:.2f} [{low:.2f}, {high:.2f}]'
+  if coverage < 0.95:
+    text += f' ({coverage:.0%} interval)'
+  if goal is not None:
+    verdict = ('undecided (6 rounds or more decide)' if coverage < 0.95 else
+               'met' if high <= goal else 'missed' if low > goal else 'within noise')
+    text += f': <= {goal:g} {verdict}'
+  return text
 
 
 def table(columns: list[str], rows: list[list[Any]]) -> str:

@@ -10,8 +10,10 @@ Sides, each in its own process, alternating (see `sides.py`), on identical archi
   * torch eager: the twin under `torch.inference_mode()`, 2 threads;
   * torch.compile: the same after `torch.compile(model)` (default mode).
 Per batch size, a Markdown table of medians (latency in us at batch 1, images/s otherwise; the
-best call in brackets) and the time ratio flax / the faster PyTorch mode, of medians (of best
-calls) (goal: <= 1.0). A side that fails to build (say,
+best call in brackets), the time ratio flax / the faster PyTorch mode, of medians (of best
+calls), and the median of the per-round ratios (each round: flax over the faster PyTorch mode
+that round) with its 95% confidence interval, checked against the goal <= 1.0
+(`common.paired_ratio`). A side that fails to build (say,
 torch.compile without a C++ compiler) is reported with its error instead of a number.
 """
 
@@ -55,13 +57,15 @@ def main() -> None:
       torch_sides = [n for n in runners if n.startswith('torch')]
       rows.append([label, *(_format(medians[n], bests[n], batch, runners[n].error) for n in runners),
                    common.two_ratios('flax', torch_sides, medians, bests),
+                   common.paired_ratio(samples, 'flax', torch_sides, goal=1.0),
                    common.two_ratios('before', torch_sides, medians, bests),
-                   ' / '.join(str(len(samples.get(n, []))) for n in runners)])
+                   common.call_counts(samples, runners)])
       print(f'  done: batch {batch}, {label}', flush=True)
     what = 'latency (median)' if batch == 1 else 'throughput (from the median call)'
     print(f'\n## Batch {batch}: {what}')
     print(common.table(['model', *runners, 'flax / faster torch (time)',
-                        'before / faster torch (time)', 'calls (each side)'], rows))
+                        'per round [95% CI]', 'before / faster torch (time)',
+                        'calls (each side)'], rows))
   print(common.load_line())
 
 

@@ -190,13 +190,13 @@ class SideProcess:
 
 
 def alternate(sides: dict[str, SideProcess], *, rounds: int = 10, round_s: float = 0.15
-              ) -> dict[str, list[float]]:
-  """Per-call seconds of each working side, the sides taking turns for `rounds` rounds."""
+              ) -> dict[str, list[list[float]]]:
+  """Per-call seconds of each working side, one list per round, the sides taking turns."""
   working = {name: side for name, side in sides.items() if side.error is None}
   calls = {name: max(1, int(round_s / max(min(side.run(2)), 1e-6)))
            for name, side in working.items()}
-  samples: dict[str, list[float]] = {name: [] for name in working}
+  samples: dict[str, list[list[float]]] = {name: [] for name in working}
   for _ in range(rounds):
     for name, side in working.items():
-      samples[name] += side.run(calls[name])
+      samples[name].append(side.run(calls[name]))
   return samples

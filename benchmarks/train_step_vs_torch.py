@@ -9,16 +9,19 @@ Sides, each in its own process, alternating (see `sides.py`), on identical archi
   * before: the same with plain `lax.conv_general_dilated` (nnx.Conv's default) and XLA's and
     glibc's defaults, i.e. the toolkit before this work;
   * torch: the PyTorch twin (`torch_models`), eager, 2 threads.
-Prints a Markdown table: per side the median (and, in brackets, the best call) in ms, and the
-ratios flax / torch of medians (of best calls). Goals: <= 1.0 for the CNN, <= 1.5 for MobileNet.
-The best call shows what each side does when the machine leaves it alone; on a loaded machine
-PyTorch's OpenMP threads suffer most.
+Prints a Markdown table: per side the median (and, in brackets, the best call) in ms, the
+ratios flax / torch of medians (of best calls), and the median of the per-round flax / torch
+ratios with its 95% confidence interval, checked against the goal: <= 1.0 for the CNN, <= 1.5
+for MobileNet (`common.paired_ratio`). The best call shows what each side does when the
+machine leaves it alone; on a loaded machine PyTorch's OpenMP threads suffer most.
 """
 
 from __future__ import annotations
 
 import common
 import sides
+
+GOALS = {'cnn': 1.0, 'mobilenet': 1.5}
 
 
 def main() -> None:
@@ -43,11 +46,13 @@ def main() -> None:
     cells = [f'{medians[n] * 1e3:.1f} ({bests[n] * 1e3:.1f})' if medians[n] is not None
              else f'failed: {runners[n].error}' for n in runners]
     rows.append([label, *cells, common.two_ratios('flax', 'torch', medians, bests),
+                 common.paired_ratio(samples, 'flax', 'torch', GOALS.get(family)),
                  common.two_ratios('before', 'torch', medians, bests),
-                 ' / '.join(str(len(samples.get(n, []))) for n in runners)])
+                 common.call_counts(samples, runners)])
     print(f'  done: {label}', flush=True)
   print(common.table(['model', 'flax ms', 'before ms', 'torch ms', 'flax / torch',
-                      'before / torch', 'calls (each side)'], rows))
+                      'flax / torch per round [95% CI]', 'before / torch', 'calls (each side)'],
+                     rows))
   print(common.load_line())
 
 
