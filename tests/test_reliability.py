@@ -125,6 +125,23 @@ def test_corrupt_results_files_are_one_line_naming_the_file(copy_of, tfds_dir):
   assert f'{config_json} is corrupt' in line
 
 
+def test_checkpoint_of_an_older_state_format_names_it(tfds_dir, tmp_path, monkeypatch):
+  # A workdir from before the optimizer state was flattened: per-array optimizer entries and
+  # state format 1 (what such checkpoints read as, having no `state_format` at all).
+  from efficiency.training import checkpoints, optim
+  from efficiency.training import trained as trained_lib
+  monkeypatch.setattr(checkpoints, 'STATE_FORMAT', 1)
+  monkeypatch.setattr(trained_lib, 'make_optimizer',
+                      lambda *args, **kwargs: optim.make_optimizer(*args, **kwargs, flat=False))
+  workdir = str(tmp_path / 'old')
+  training.train(tiny_config(tfds_dir), workdir)
+  before = snapshot(os.path.join(workdir, 'checkpoints'))
+  line = error_line(run_entry('evaluate.py', f'--workdir={workdir}'), only_line=False)
+  assert f'checkpoint {workdir}/checkpoints/2 holds state format 1' in line
+  assert 'retrain this workdir' in line and 'corrupt' not in line
+  assert snapshot(os.path.join(workdir, 'checkpoints')) == before
+
+
 def test_missing_checkpoint_is_one_line(copy_of):
   shutil.rmtree(os.path.join(copy_of, 'checkpoints'))
   line = error_line(run_entry('evaluate.py', f'--workdir={copy_of}'), only_line=False)

@@ -86,3 +86,35 @@ def test_workdir_with_other_config_is_refused(tiny, tmp_path):
   tiny.model.width = 4
   with pytest.raises(WorkdirError, match='holds a run of another config'):
     training.train(tiny, workdir)
+
+
+# A failed orbax restore leaves a TensorStore read coroutine that Python reports as unraisable.
+@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
+def test_checkpoints_record_their_state_format_and_name_an_older_one(tmp_path):
+  import jax
+  import jax.numpy as jnp
+  import orbax.checkpoint as ocp
+  from efficiency.errors import CheckpointError
+  state = {'params': jnp.arange(4.0), 'opt': jnp.zeros(4)}
+  abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), state)
+  current = ckpt_module.Checkpoints(str(tmp_path / 'new'))
+  current.save(1, state, dict(epoch=1))
+  restored, meta = current.restore(abstract)
+  assert meta == dict(epoch=1, state_format=ckpt_module.STATE_FORMAT)
+  np.testing.assert_array_equal(restored['params'], state['params'])
+  # The same layout and format but a changed model: the general message.
+  with pytest.raises(CheckpointError, match='cannot be restored'):
+    current.restore({'params': jax.ShapeDtypeStruct((5,), jnp.float32), 'opt': abstract['opt']})
+  current.close()
+  # A checkpoint written before the field existed, with per-array optimizer entries.
+  older = ckpt_module.Checkpoints(str(tmp_path / 'old'))
+  older._manager.save(3, args=ocp.args.Composite(
+      state=ocp.args.StandardSave({'params': state['params'], 'opt': {'mu': jnp.zeros(4)}}),
+      meta=ocp.args.JsonSave(dict(epoch=3))), force=True)
+  older._manager.wait_until_finished()
+  with pytest.raises(CheckpointError) as error:
+    older.restore(abstract)
+  message = str(error.value)
+  assert 'holds state format 1' in message and 'retrain this workdir' in message
+  assert 'delete' not in message and '\n' not in message
+  older.close()

@@ -2,7 +2,9 @@
 
 A checkpoint step is the number of finished epochs. Orbax writes each step to
 a temporary folder and renames it when complete, so a run killed mid-save
-leaves the previous checkpoint intact and the partial one is ignored.
+leaves the previous checkpoint intact and the partial one is ignored. Each
+checkpoint's metadata records `state_format`, so a checkpoint from a version
+whose state was laid out differently is named as such instead of as corrupt.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ import sys
 import orbax.checkpoint as ocp
 
 from efficiency.errors import CheckpointError
+
+# The layout of the saved state. 1 (absent from the metadata): one optimizer entry per
+# parameter array. 2 (2026-12-04): optimizer state of `optax.flatten`, one flat vector each.
+STATE_FORMAT = 2
 
 
 def _reason(error: Exception) -> str:
@@ -57,6 +63,7 @@ class Checkpoints:
     return self._manager.latest_step()
 
   def save(self, epoch: int, state, meta: dict) -> None:
+    meta = {**meta, 'state_format': STATE_FORMAT}
     self._manager.save(epoch, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
     self._manager.wait_until_finished()
@@ -71,6 +78,12 @@ class Checkpoints:
       restored = self._manager.restore(epoch, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
     except Exception as e:  # orbax raises many types for truncated or mismatched files
+      found = self._state_format(epoch)
+      if found is not None and found != STATE_FORMAT:
+        raise CheckpointError(f'checkpoint {self.directory}/{epoch} holds state format {found}, '
+                              f'written by an older version of efficiency; this version reads '
+                              f'format {STATE_FORMAT}: retrain this workdir (no checkpoint in '
+                              'it will restore).') from e
       raise CheckpointError(f'checkpoint {self.directory}/{epoch} cannot be restored '
                             f'({_reason(e)}): a file is truncated or corrupt, or the model changed; '
                             f'delete {self.directory}/{epoch} to resume from an earlier checkpoint '
@@ -80,6 +93,14 @@ class Checkpoints:
       raise CheckpointError(f'checkpoint {self.directory}/{epoch} has corrupt metadata ({meta!r}); '
                             f'delete {self.directory}/{epoch} to resume from an earlier checkpoint.')
     return restored['state'], meta
+
+  def _state_format(self, epoch: int) -> int | None:
+    """The checkpoint's `state_format` (1 when its metadata predates the field); None if unreadable."""
+    try:
+      meta = self._manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
+    except Exception:  # noqa: BLE001 - unreadable metadata: the caller reports the restore error
+      return None
+    return meta.get('state_format', 1) if isinstance(meta, dict) else None
 
   def close(self) -> None:
     self._manager.close()
