@@ -1,4 +1,4 @@
-"""`fusion_fence(x)`: the same array, written to memory once, that XLA cannot recompute in its readers.
+"""`fusion_fence(x)`: the same array, stored once, which XLA cannot recompute in its readers.
 
 XLA fuses cheap element-wise producers into every consumer, recomputing them
 wherever they are read. In the plain CNN's training step this put BatchNorm
@@ -12,10 +12,11 @@ XLA write it once and every reader load it. Measured in benchmarks/RESULTS.md;
 the layers use it only where a family's training step was faster with it.
 
 The value is the same bit for bit (both branches return `x`; the predicate
-only picks which), it costs 0 FLOPs in both counters (a copy is data
-movement; the predicate is a comparison and a conversion), and its gradient is the identity
-(autodiff passes the cotangent through the same conditional). Under `vmap`
-JAX turns the conditional into a select: the same values, without the fence.
+only picks which). It costs no FLOPs per element in either counter (a copy is
+data movement; the predicate adds two: a comparison and its conversion to a
+branch index), and its gradient is the identity (autodiff passes the
+cotangent through the same conditional). Under `vmap` JAX turns the
+conditional into a select: the same values, without the fence.
 """
 
 from __future__ import annotations

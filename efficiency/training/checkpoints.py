@@ -81,7 +81,7 @@ class Checkpoints:
       found = self._state_format(epoch)
       if found is not None and found != STATE_FORMAT:
         raise CheckpointError(f'checkpoint {self.directory}/{epoch} holds state format {found}, '
-                              f'written by an older version of efficiency; this version reads '
+                              'written by another version of efficiency; this version reads '
                               f'format {STATE_FORMAT}: retrain this workdir (no checkpoint in '
                               'it will restore).') from e
       raise CheckpointError(f'checkpoint {self.directory}/{epoch} cannot be restored '
@@ -97,7 +97,8 @@ class Checkpoints:
   def _state_format(self, epoch: int) -> int | None:
     """The checkpoint's `state_format` (1 when its metadata predates the field); None if unreadable."""
     try:
-      meta = self._manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
+      meta = self._manager.restore(
+          epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
     except Exception:  # noqa: BLE001 - unreadable metadata: the caller reports the restore error
       return None
     return meta.get('state_format', 1) if isinstance(meta, dict) else None
