@@ -37,12 +37,11 @@ def _apply_overrides(config, overrides: dict) -> None:
 def main() -> None:
   from efficiency import training
   from efficiency import workdir as wd
-  from efficiency.config import validate
   from efficiency.report.console import format_evaluation
   workdir = cli.require_workdir()
   config = training.load_config(workdir)
   _apply_overrides(config, config_flags.get_override_values(cli.flags.FLAGS['config']))
-  validate(config)
+  config_schema.validate(config)
   cli.setup_jax()
   cli.log_config(config)
   with wd.locked(workdir):

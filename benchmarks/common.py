@@ -72,10 +72,6 @@ def header(title: str, args: argparse.Namespace | None = None) -> str:
   return '\n'.join(lines)
 
 
-def median(samples: list[float]) -> float:
-  return statistics.median(samples)
-
-
 def ratio(ours: float | None, theirs: float | None) -> str:
   return '-' if ours is None or not theirs else f'{ours / theirs:.2f}'
 
@@ -83,9 +79,14 @@ def ratio(ours: float | None, theirs: float | None) -> str:
 def summary(samples: dict[str, list[list[float]]], names) -> tuple[dict, dict]:
   """({side: median s}, {side: best s}) over all calls, None for a side with no samples (it failed)."""
   flat = {n: [t for calls in samples.get(n, []) for t in calls] for n in names}
-  medians = {n: median(flat[n]) if flat[n] else None for n in names}
+  medians = {n: statistics.median(flat[n]) if flat[n] else None for n in names}
   bests = {n: min(flat[n]) if flat[n] else None for n in names}
   return medians, bests
+
+
+def _side_names(theirs) -> list[str]:
+  """`theirs` is one side's name or several (then the fastest of them counts)."""
+  return [theirs] if isinstance(theirs, str) else list(theirs)
 
 
 def call_counts(samples: dict[str, list[list[float]]], names) -> str:
@@ -93,8 +94,8 @@ def call_counts(samples: dict[str, list[list[float]]], names) -> str:
 
 
 def two_ratios(ours: str, theirs, medians: dict, bests: dict) -> str:
-  """'median ratio (best-call ratio)'; `theirs` is a side name or a list (the fastest counts)."""
-  names = [theirs] if isinstance(theirs, str) else list(theirs)
+  """'median ratio (best-call ratio)'; `theirs`: see `_side_names`."""
+  names = _side_names(theirs)
 
   def fastest(values):
     present = [values[n] for n in names if values.get(n) is not None]
@@ -123,7 +124,7 @@ def median_interval(values: list[float], confidence: float = 0.95
 
 def round_ratios(samples: dict[str, list[list[float]]], ours: str, theirs) -> list[float]:
   """Per round: our median call over the fastest median call among `theirs` that round."""
-  names = [theirs] if isinstance(theirs, str) else list(theirs)
+  names = _side_names(theirs)
   ratios = []
   for index, calls in enumerate(samples.get(ours, [])):
     others = [statistics.median(samples[n][index]) for n in names if samples.get(n)]

@@ -53,21 +53,10 @@ def _inference_point(family: str, shape: tuple[int, ...], batch: int) -> dict:
 
 
 def _train_point(family: str, shape: tuple[int, ...], batch: int, calls: int) -> dict:
-  import numpy as np
-  from flax import nnx
-
-  from efficiency.config import defaults
   from efficiency.measure import xla_cost
-  from efficiency.training import optim, steps
-  model = sides.flax_model(family, shape)
-  optimizer = nnx.Optimizer(model, optim.make_optimizer(defaults().train, steps_per_epoch=100),
-                            wrt=nnx.Param)
-  graphdef, state = nnx.split((model, optimizer))
-  images, labels = sides.random_batch(batch, shape)
-  args = (images, labels, np.zeros((batch, sides.NUM_CLASSES), np.float32))
-  step = steps.make_train_step(graphdef, num_classes=sides.NUM_CLASSES, label_smoothing=0.0)
-  cost = xla_cost(step, state, *args)
-  call = sides.flax_train(family, shape, batch)
+  step, state, args = sides.flax_train_step(family, shape, batch)
+  cost = xla_cost(step, state, *args)     # lowers and compiles only: the state is not donated
+  call = sides.step_caller(step, state, args)
   for _ in range(3):
     call()
   times = []

@@ -42,24 +42,20 @@ def flax_model(family: str, input_shape: tuple[int, ...], reference: bool = Fals
   product; the training step's reference also updates the parameters array by array.)
   """
   from flax import nnx
-  from jax import lax
 
-  from efficiency.models import registry
+  from efficiency.models import layers, registry
   model = registry.create_model(dict(name=family, width=WIDTH, depth=DEPTH),
                                 num_classes=NUM_CLASSES, in_channels=input_shape[-1],
                                 rngs=nnx.Rngs(0))
-  if reference:
-    for _, module in nnx.iter_modules(model):
-      if isinstance(module, nnx.Conv):
-        module.conv_general_dilated = lax.conv_general_dilated
-  return model
+  return layers.use_lax_convolutions(model) if reference else model
 
 
-def flax_train(family: str, input_shape: tuple[int, ...], batch: int,
-               reference: bool = False) -> Callable[[], Any]:
-  """One step of the toolkit's own jitted train step (AdamW, base-config schedule), state donated.
+def flax_train_step(family: str, input_shape: tuple[int, ...], batch: int,
+                    reference: bool = False) -> tuple[Callable[..., Any], Any, tuple]:
+  """(the toolkit's own jitted train step, its state, its arguments on the device).
 
-  `reference=True`: lax convolutions and the per-array optimizer (`make_optimizer(flat=False)`).
+  AdamW with the base config's schedule; `reference=True`: lax convolutions and the
+  per-array optimizer (`make_optimizer(flat=False)`).
   """
   import jax
   from flax import nnx
@@ -74,6 +70,12 @@ def flax_train(family: str, input_shape: tuple[int, ...], batch: int,
   images, labels = random_batch(batch, input_shape)
   args = jax.device_put((images, labels, np.zeros((batch, NUM_CLASSES), np.float32)))
   step = steps.make_train_step(graphdef, num_classes=NUM_CLASSES, label_smoothing=0.0)
+  return step, state, args
+
+
+def step_caller(step: Callable[..., Any], state: Any, args: tuple) -> Callable[[], Any]:
+  """One call of the compiled `step`, its state donated and carried to the next call."""
+  import jax
   compiled = step.lower(state, *args).compile()
   box = [state]
 
@@ -81,6 +83,12 @@ def flax_train(family: str, input_shape: tuple[int, ...], batch: int,
     box[0], metrics = compiled(box[0], *args)
     jax.block_until_ready(metrics)
   return call
+
+
+def flax_train(family: str, input_shape: tuple[int, ...], batch: int,
+               reference: bool = False) -> Callable[[], Any]:
+  """One training step (`flax_train_step`), state donated."""
+  return step_caller(*flax_train_step(family, input_shape, batch, reference))
 
 
 def flax_forward(family: str, input_shape: tuple[int, ...], batch: int,

@@ -23,7 +23,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from efficiency import config as config_schema
-from efficiency.errors import ConfigError, EfficiencyError
+from efficiency.errors import ConfigError, EfficiencyError, describe, first_line
 
 WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and results.')
 VERBOSE = flags.DEFINE_bool('verbose', False, 'Show tracebacks for errors.')
@@ -60,11 +60,10 @@ def define_config(default: str | None, help_string: str) -> Any:
 
 def require_config(holder) -> Any:
   """The validated config of `--config`; ConfigError when it is missing or has a bad field."""
-  from efficiency.config import validate
   config = None if holder is None else holder.value
   if config is None:
     raise ConfigError('--config is required: a config file such as configs/base.py.')
-  validate(config)
+  config_schema.validate(config)
   return config
 
 
@@ -119,15 +118,6 @@ def require_workdir() -> str:
   return WORKDIR.value
 
 
-def _one_line(text: str) -> str:
-  lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-  return lines[0] if lines else ''
-
-
-def _describe(error: BaseException) -> str:
-  return f'{type(error).__name__}: {_one_line(str(error))}'.rstrip(': ')
-
-
 def _config_file_arg(argv: list[str]) -> str | None:
   """The FILE of `--config=FILE[:args]` (or `--config FILE`) in argv, else None."""
   for index, arg in enumerate(argv[1:], 1):
@@ -165,9 +155,8 @@ def _unknown_override(arg: str, path: str, config_file: str, fields: list[str]) 
 
 def explain_flag_error(error: BaseException, argv: list[str], default_config: str | None) -> str:
   """One line naming the flag or `--config.` override that `error` (from flag parsing) is about."""
-  from efficiency.config import SCHEMA, load_config_file
   if isinstance(error, EfficiencyError):
-    return _one_line(str(error))
+    return first_line(str(error))
   config_file = _config_file_arg(argv) or default_config
   if isinstance(error, flags.UnrecognizedFlagError):
     name = error.flagname
@@ -179,21 +168,23 @@ def explain_flag_error(error: BaseException, argv: list[str], default_config: st
   if config_file is not None:
     check_config_file(config_file)
     try:
-      config = load_config_file(config_file)
+      config = config_schema.load_config_file(config_file)
     except EfficiencyError as e:
-      return _one_line(str(e))
+      return first_line(str(e))
     except Exception as e:  # noqa: BLE001 - a user's config file can raise anything
-      return f'--config={config_file} cannot be loaded ({_describe(e)}); --verbose shows where.'
+      return f'--config={config_file} cannot be loaded ({describe(e)}); --verbose shows where.'
     for arg, path in _config_overrides(argv):
       if not config_schema.is_field(config, path):
         fields = [field for field, _ in config_schema.iter_fields(config)]
         return _unknown_override(arg, path, config_file, fields)
   match = re.match(r'flag --([^=\s]+)=(.*?): (.*)', str(error), re.S)
   if isinstance(error, flags.IllegalFlagValueError) and match:
-    name, value, reason = match.group(1), match.group(2), _one_line(match.group(3))
+    name, value, reason = match.group(1), match.group(2), first_line(match.group(3))
     if name.startswith('config.'):
       field = name[len('config.'):]
-      allowed = SCHEMA[field].allowed if field in SCHEMA else 'a value of the type in the config file'
+      schema = config_schema.SCHEMA
+      allowed = (schema[field].allowed if field in schema
+                 else 'a value of the type in the config file')
       if value.lower() == 'none':
         reason = 'None cannot be given on the command line; set it in a config file'
       return f'--config.{field}={value} is not allowed: expected {allowed} ({reason}).'
@@ -201,7 +192,7 @@ def explain_flag_error(error: BaseException, argv: list[str], default_config: st
       last = [line.strip() for line in str(error).splitlines() if line.strip()][-1]
       return f'--config={value} cannot be loaded ({last}); --verbose shows where.'
     return f'--{name}={value} is not allowed: {reason}.'
-  return f'the command line cannot be parsed ({_describe(error)}); --verbose shows where.'
+  return f'the command line cannot be parsed ({describe(error)}); --verbose shows where.'
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -228,7 +219,7 @@ def _exit_with(error: BaseException, verbose: bool) -> None:
     traceback.print_exception(error)
   if isinstance(error, OSError) and not isinstance(error, EfficiencyError):
     where = f' ({error.filename})' if error.filename else ''
-    message = f'{error.strerror or _describe(error)}{where}.'
+    message = f'{error.strerror or describe(error)}{where}.'
   else:
     message = str(error)
   print(f'error: {message}', file=sys.stderr)

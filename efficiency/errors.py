@@ -1,4 +1,7 @@
-"""Errors a user can fix: each is reported as one line naming the problem."""
+"""Errors a user can fix: each is reported as one line naming the problem.
+
+`describe(error)` is the one line for any error, these or others.
+"""
 
 
 class EfficiencyError(Exception):
@@ -23,3 +26,17 @@ class WorkdirError(EfficiencyError):
 
 class DivergenceError(EfficiencyError):
   """Training produced a NaN or infinite loss."""
+
+
+def first_line(text: str) -> str:
+  """The first non-blank line of `text`, stripped ('' if there is none)."""
+  lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+  return lines[0] if lines else ''
+
+
+def describe(error: BaseException) -> str:
+  """One line: an EfficiencyError's message (a complete sentence), else 'TypeName: first line'."""
+  message = first_line(str(error))
+  if isinstance(error, EfficiencyError):
+    return message
+  return f'{type(error).__name__}: {message}' if message else type(error).__name__

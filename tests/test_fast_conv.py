@@ -130,13 +130,6 @@ def test_layers_conv_is_an_nnx_conv_with_unchanged_parameters(groups):
   np.testing.assert_allclose(fast(x), plain(x), rtol=1e-5, atol=1e-5)
 
 
-def _with_lax_convs(model):
-  for _, module in nnx.iter_modules(model):
-    if isinstance(module, nnx.Conv):
-      module.conv_general_dilated = lax.conv_general_dilated
-  return model
-
-
 def _family(name, seed=0):
   model = registry.create_model(dict(name=name, width=8, depth=3), num_classes=10, in_channels=3,
                                 rngs=nnx.Rngs(seed))
@@ -148,7 +141,7 @@ def _family(name, seed=0):
 def test_flops_of_ungrouped_families_are_unchanged(family):
   x = jnp.ones((2, 9, 9, 3))
   fast = model_jaxpr_cost(_family(family), x, per_layer=False)
-  reference = model_jaxpr_cost(_with_lax_convs(_family(family)), x, per_layer=False)
+  reference = model_jaxpr_cost(layers.use_lax_convolutions(_family(family)), x, per_layer=False)
   for key in ('flops', 'macs', 'flops_excluding_padding', 'macs_excluding_padding', 'bytes'):
     assert fast[key] == reference[key], key
 
@@ -157,7 +150,7 @@ def test_mobilenet_depthwise_flops_follow_the_documented_relation():
   x = jnp.ones((2, 9, 9, 3))
   model = _family('mobilenet')
   fast = model_jaxpr_cost(model, x)
-  reference = model_jaxpr_cost(_with_lax_convs(_family('mobilenet')), x)
+  reference = model_jaxpr_cost(layers.use_lax_convolutions(_family('mobilenet')), x)
   depthwise_rows = [r for r in fast['per_layer'] if r['name'].endswith('depthwise.conv')]
   assert depthwise_rows and all(r['macs'] == 0 for r in depthwise_rows)
   ref_rows = {r['name']: r for r in reference['per_layer']}

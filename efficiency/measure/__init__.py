@@ -20,7 +20,8 @@ from efficiency.measure.xla_analysis import normalize_cost_analysis, xla_cost
 
 __all__ = [
     'CONVENTION', 'LatencySettings', 'as_settings', 'count_jaxpr', 'count_params',
-    'format_summary', 'hardware_id', 'hardware_report', 'jaxpr_cost', 'latency_stats', 'measure_ceilings', 'measure_data_parallel',
+    'format_summary', 'hardware_id', 'hardware_report', 'jaxpr_cost', 'latency_stats',
+    'measure_ceilings', 'measure_data_parallel',
     'measure_function', 'measure_model', 'model_jaxpr_cost', 'module_scopes',
     'normalize_cost_analysis', 'time_function', 'to_jsonable', 'xla_cost',
 ]

@@ -184,12 +184,12 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
   if plain_2d:
     strides = tuple(int(s) for s in window_strides)
     pads = explicit_padding(lhs.shape[1:3], rhs.shape[:2], strides, padding)
+    no_negative_pads = all(p >= 0 for pair in pads for p in pair)
     depthwise = feature_group_count == lhs.shape[3] == rhs.shape[3] > 1 and rhs.shape[2] == 1
-    if depthwise and all(p >= 0 for pair in pads for p in pair):
+    if depthwise and no_negative_pads:
       return depthwise_conv(lhs, rhs, strides, pads)
     one_channel = feature_group_count == 1 and lhs.shape[3] == rhs.shape[2] == 1
-    if (single_channel == 'shifted' and one_channel
-        and all(p >= 0 for pair in pads for p in pair)):
+    if single_channel == 'shifted' and one_channel and no_negative_pads:
       return single_channel_conv(lhs, rhs, strides, pads)
     unpadded = all(p == (0, 0) for p in pads)
     if feature_group_count == 1 and rhs.shape[:2] == (1, 1) and unpadded:

@@ -39,6 +39,18 @@ def conv(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int 
                   conv_general_dilated=fast_conv.conv_general_dilated, rngs=rngs)
 
 
+def use_lax_convolutions(model: nnx.Module) -> nnx.Module:
+  """`model` with every `nnx.Conv` computing through plain `lax.conv_general_dilated`.
+
+  That is `nnx.Conv`'s default: the reference form the benchmarks' "before"
+  side and the tests compare `fast_conv` against. Parameters are untouched.
+  """
+  for _, module in nnx.iter_modules(model):
+    if isinstance(module, nnx.Conv):
+      module.conv_general_dilated = jax.lax.conv_general_dilated
+  return model
+
+
 def dense(in_features: int, out_features: int, *, relu_follows: bool = True,
           rngs: nnx.Rngs) -> nnx.Linear:
   """A fully connected layer; `relu_follows=False` (classifier heads) uses LeCun init."""

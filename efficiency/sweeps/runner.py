@@ -23,7 +23,7 @@ from absl import logging
 
 from efficiency import workdir as wd
 from efficiency.config import validate
-from efficiency.errors import ConfigError, EfficiencyError
+from efficiency.errors import ConfigError, EfficiencyError, describe
 from efficiency.sweeps import metadata, point as point_module, table, workers as workers_module
 from efficiency.sweeps.expand import Point, expand
 
@@ -38,12 +38,6 @@ def _check_shards(shard_index: int, shard_count: int) -> None:
   if not isinstance(shard_index, int) or not 0 <= shard_index < shard_count:
     raise ConfigError(f'--sweep_shard={shard_index!r} is not allowed: expected an integer in '
                       f'[0, {shard_count - 1}] (--sweep_shards={shard_count}).')
-
-
-def _one_line(error: BaseException) -> str:
-  text = str(error).strip().splitlines()
-  message = text[0] if text else ''
-  return message if isinstance(error, EfficiencyError) else f'{type(error).__name__}: {message}'
 
 
 def _duration(seconds: float) -> str:
@@ -98,7 +92,7 @@ def _finish(config, workdir: str, points: list[Point], cache: point_module.Input
     path = write_report(workdir)
     _say(f'report: {path}')
   except Exception as e:  # noqa: BLE001 - the results stay; the reason is shown
-    _say(f'the report could not be written ({_one_line(e)}); the results are in '
+    _say(f'the report could not be written ({describe(e)}); the results are in '
          f'{os.path.join(workdir, "results.csv")}.')
   return rows
 
@@ -165,8 +159,8 @@ def run_sweep(config, workdir: str, *, shard_index: int = 0, shard_count: int = 
       except Exception as e:  # noqa: BLE001 - recorded in the table with its reason
         if not isinstance(e, EfficiencyError):
           logging.exception('Point %s failed', point.point_id)
-        rows = point_module.failed_rows(point, _one_line(e))
-        status = f'FAILED: {_one_line(e).rstrip(".")}'
+        rows = point_module.failed_rows(point, describe(e))
+        status = f'FAILED: {describe(e).rstrip(".")}'
       rows_by_point[point.point_id] = rows
       wd.write_jsonl(own_table, [row for p in mine for row in rows_by_point.get(p.point_id, [])])
       _merge(workdir, points)

@@ -14,7 +14,7 @@ import sys
 
 import orbax.checkpoint as ocp
 
-from efficiency.errors import CheckpointError
+from efficiency.errors import CheckpointError, first_line
 
 # The layout of the saved state. 1 (absent from the metadata): one optimizer entry per
 # parameter array. 2 (2026-12-04): optimizer state of `optax.flatten`, one flat vector each.
@@ -23,8 +23,7 @@ STATE_FORMAT = 2
 
 def _reason(error: Exception) -> str:
   """The first line of an orbax/TensorStore error, without its pointer to more details."""
-  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-  text = lines[0].split(' See full TensorStore details')[0] if lines else ''
+  text = first_line(str(error)).split(' See full TensorStore details')[0]
   text = text if len(text) <= 160 else text[:157] + '...'
   return f'{type(error).__name__}: {text}' if text else type(error).__name__
 
