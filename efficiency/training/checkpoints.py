@@ -28,21 +28,29 @@ def _reason(error: Exception) -> str:
   return f'{type(error).__name__}: {text}' if text else type(error).__name__
 
 
-def _drop_closed_loop_callbacks() -> None:
-  """When a restore fails, TensorStore reads still in flight call back into orbax's closed
-  asyncio loop, and each `RuntimeError('Event loop is closed')` would print a traceback on stderr
-  as an unraisable exception (also before the error reaches us). Those, and only those, are
-  dropped."""
+_restore_failed = False
+
+
+def _drop_failed_restore_noise() -> None:
+  """When a restore fails, orbax's reads still in flight end after the error has reached us, and
+  Python would print each as an unraisable exception with its traceback on stderr: callbacks into
+  orbax's closed asyncio loop (`RuntimeError('Event loop is closed')`) and, collected later, the
+  read coroutines of the failed restore with their error (already reported as the
+  CheckpointError). Those, and only those, are dropped."""
   previous = sys.unraisablehook
-  if getattr(previous, 'drops_closed_loop_callbacks', False):
+  if getattr(previous, 'drops_failed_restore_noise', False):
     return
 
   def hook(unraisable) -> None:
     error = unraisable.exc_value
-    if not (isinstance(error, RuntimeError) and str(error) == 'Event loop is closed'):
+    closed_loop = isinstance(error, RuntimeError) and str(error) == 'Event loop is closed'
+    code = getattr(unraisable.object, 'cr_code', None)
+    failed_read = (_restore_failed and code is not None
+                   and f'{os.sep}orbax{os.sep}' in code.co_filename)
+    if not (closed_loop or failed_read):
       previous(unraisable)
 
-  hook.drops_closed_loop_callbacks = True
+  hook.drops_failed_restore_noise = True
   sys.unraisablehook = hook
 
 
@@ -72,17 +80,21 @@ class Checkpoints:
     epoch = self.latest_epoch() if epoch is None else epoch
     if epoch is None:
       raise CheckpointError(f'{self.directory} holds no complete checkpoint.')
-    _drop_closed_loop_callbacks()
+    # Checked before the state is read: after a failed restore, orbax's reads still in flight
+    # would race a second one.
+    found = self._state_format(epoch)
+    if found is not None and found != STATE_FORMAT:
+      raise CheckpointError(f'checkpoint {self.directory}/{epoch} holds state format {found}, '
+                            'written by another version of efficiency; this version reads '
+                            f'format {STATE_FORMAT}: retrain this workdir (no checkpoint in '
+                            'it will restore).')
+    _drop_failed_restore_noise()
     try:
       restored = self._manager.restore(epoch, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
     except Exception as e:  # orbax raises many types for truncated or mismatched files
-      found = self._state_format(epoch)
-      if found is not None and found != STATE_FORMAT:
-        raise CheckpointError(f'checkpoint {self.directory}/{epoch} holds state format {found}, '
-                              'written by another version of efficiency; this version reads '
-                              f'format {STATE_FORMAT}: retrain this workdir (no checkpoint in '
-                              'it will restore).') from e
+      global _restore_failed
+      _restore_failed = True
       raise CheckpointError(f'checkpoint {self.directory}/{epoch} cannot be restored '
                             f'({_reason(e)}): a file is truncated or corrupt, or the model changed; '
                             f'delete {self.directory}/{epoch} to resume from an earlier checkpoint '
