@@ -149,35 +149,37 @@ def _train(config, config_dict: dict, workdir: str, inputs: Inputs | None) -> di
     compiled_step = train_step.lower(state, *device_batch(first)).compile()
 
   epoch_seconds = []
-  for epoch in range(start_epoch + 1, tc.epochs + 1):
-    start = time.perf_counter()
-    totals = None
-    with timer('train'):
-      for idx, _ in data.batches(my_examples, my_examples, local_batch, seed=config.seed,
-                                 epoch=epoch, shuffle=True, drop_remainder=True):
-        state, m = compiled_step(state, *device_batch(idx))
-        totals = m if totals is None else jax.tree.map(lambda a, b: a + b, totals, m)
-      totals = {k: float(v) for k, v in jax.device_get(totals).items()}
-    seconds = time.perf_counter() - start
-    epoch_seconds.append(seconds)
-    row = dict(epoch=epoch, loss=totals['loss_sum'] / totals['count'],
-               train_accuracy=totals['correct'] / totals['count'], seconds=seconds,
-               steps_per_s=steps_per_epoch / seconds)
-    wd.append_jsonl(metrics_path, [row])
-    if not math.isfinite(row['loss']):
-      raise _diverged(f'the loss is {row["loss"]} at epoch {epoch}', checkpoints, tc)
-    left = np.mean(epoch_seconds[-5:]) * (tc.epochs - epoch)
-    logging.info('epoch %d/%d  %.1f steps/s  loss %.4f  train acc %.4f  time left %.1fs',
-                 epoch, tc.epochs, row['steps_per_s'], row['loss'], row['train_accuracy'], left)
-    if epoch % tc.checkpoint_every_epochs == 0 or epoch == tc.epochs:
-      # A finite loss can still leave non-finite weights after the epoch's last update;
-      # such a state must never replace a good checkpoint.
-      if not _all_finite(state):
-        raise _diverged(f'the weights or optimizer state are not finite after epoch {epoch}',
-                        checkpoints, tc)
-      with timer('checkpoint'):
-        checkpoints.save(epoch, state, dict(epoch=epoch))
-  checkpoints.close()
+  try:  # closed however the epochs end: finished, diverged or interrupted
+    for epoch in range(start_epoch + 1, tc.epochs + 1):
+      start = time.perf_counter()
+      totals = None
+      with timer('train'):
+        for idx, _ in data.batches(my_examples, my_examples, local_batch, seed=config.seed,
+                                   epoch=epoch, shuffle=True, drop_remainder=True):
+          state, m = compiled_step(state, *device_batch(idx))
+          totals = m if totals is None else jax.tree.map(lambda a, b: a + b, totals, m)
+        totals = {k: float(v) for k, v in jax.device_get(totals).items()}
+      seconds = time.perf_counter() - start
+      epoch_seconds.append(seconds)
+      row = dict(epoch=epoch, loss=totals['loss_sum'] / totals['count'],
+                 train_accuracy=totals['correct'] / totals['count'], seconds=seconds,
+                 steps_per_s=steps_per_epoch / seconds)
+      wd.append_jsonl(metrics_path, [row])
+      if not math.isfinite(row['loss']):
+        raise _diverged(f'the loss is {row["loss"]} at epoch {epoch}', checkpoints, tc)
+      left = np.mean(epoch_seconds[-5:]) * (tc.epochs - epoch)
+      logging.info('epoch %d/%d  %.1f steps/s  loss %.4f  train acc %.4f  time left %.1fs',
+                   epoch, tc.epochs, row['steps_per_s'], row['loss'], row['train_accuracy'], left)
+      if epoch % tc.checkpoint_every_epochs == 0 or epoch == tc.epochs:
+        # A finite loss can still leave non-finite weights after the epoch's last update;
+        # such a state must never replace a good checkpoint.
+        if not _all_finite(state):
+          raise _diverged(f'the weights or optimizer state are not finite after epoch {epoch}',
+                          checkpoints, tc)
+        with timer('checkpoint'):
+          checkpoints.save(epoch, state, dict(epoch=epoch))
+  finally:
+    checkpoints.close()
 
   model, _ = nnx.merge(graphdef, state)
   model.eval()
@@ -206,7 +208,6 @@ def _all_finite(state) -> bool:
 def _diverged(what: str, checkpoints: Checkpoints, train_cfg) -> DivergenceError:
   """The error that stops a diverged run; the latest good checkpoint stays as it is."""
   kept = checkpoints.latest_epoch()
-  checkpoints.close()
   kept_text = f'the checkpoint after epoch {kept} is kept' if kept else 'no checkpoint was written'
   return DivergenceError(
       f'training diverged: {what} ({kept_text}); lower config.train.learning_rate='
