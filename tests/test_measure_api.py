@@ -8,10 +8,11 @@ import flax
 import jax
 import jax.numpy as jnp
 import psutil
+import pytest
 from flax import nnx
 
-from efficiency.measure import (api, count_params, format_summary, hardware_id, hardware_report,
-                                measure_function, measure_model)
+from efficiency.measure import (api, count_params, format_summary, hardware, hardware_id,
+                                hardware_report, measure_function, measure_model)
 
 FAST = dict(fixed_calls=3, warmup_calls=0)
 
@@ -44,6 +45,56 @@ def test_hardware_report_is_filled_on_this_machine():
     assert report['cpu_caches']
   json.dumps(report)
   assert re.fullmatch(r'cpu-[a-z0-9-]+-\d+c', hardware_id(report))
+  if os.path.exists('/proc/cpuinfo'):
+    assert report['cpu_signature'].get('simd')
+    assert report['cpu_signature']['simd'] in hardware_id(report)
+
+
+_X86_CPUINFO = '''processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+stepping\t: 1
+flags\t\t: fpu sse4_2 avx fma avx2 avx512f avx512bw
+
+processor\t: 1
+vendor_id\t: GenuineIntel
+cpu family\t: 6
+model\t\t: 85
+flags\t\t: fpu sse4_2
+'''
+_ARM_CPUINFO = '''processor\t: 0
+BogoMIPS\t: 243.75
+Features\t: fp asimd evtstrm aes sve
+CPU implementer\t: 0x41
+CPU part\t: 0xd40
+'''
+
+
+@pytest.mark.parametrize('text, expected', [
+    (_X86_CPUINFO, dict(vendor='AuthenticAMD', family='25', model='17', stepping='1',
+                        simd='avx512')),
+    (_X86_CPUINFO.replace(' avx512f avx512bw', ''),
+     dict(vendor='AuthenticAMD', family='25', model='17', stepping='1', simd='avx2')),
+    (_ARM_CPUINFO, dict(implementer='0x41', part='0xd40', simd='sve')),
+    (_ARM_CPUINFO.replace(' sve', ''), dict(implementer='0x41', part='0xd40', simd='neon')),
+    ('', {}),
+])
+def test_cpu_signature_reads_the_first_processor(text, expected):
+  assert hardware.cpu_signature(text) == expected
+
+
+def test_hardware_id_tells_apart_cpus_with_one_name():
+  base = dict(backend='cpu', cpu_model='AMD EPYC', usable_cores=2)
+  zen3 = dict(base, cpu_signature=dict(family='25', model='1', simd='avx2'))
+  zen4 = dict(base, cpu_signature=dict(family='25', model='17', simd='avx512'))
+  masked = dict(base, cpu_signature=dict(family='25', model='17', simd='avx2'))
+  arm = dict(base, cpu_model='aarch64', cpu_signature=dict(part='0xd40', simd='sve'))
+  ids = [hardware_id(r) for r in (zen3, zen4, masked, arm)]
+  assert ids == ['cpu-amd-epyc-f25m1-avx2-2c', 'cpu-amd-epyc-f25m17-avx512-2c',
+                 'cpu-amd-epyc-f25m17-avx2-2c', 'cpu-aarch64-pd40-sve-2c']
+  assert hardware_id(base) == 'cpu-amd-epyc-2c'  # a report written before cpu_signature
 
 
 def test_hardware_report_is_cached_and_copied():

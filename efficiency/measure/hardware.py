@@ -2,8 +2,13 @@
 
 `hardware_report()` is computed once per process and cached (a copy is
 returned). `hardware_id(report)` is a short, stable id used to group results
-by machine: 'cpu-<cpu model>-<n>c' (n = cores this process may run on) or
-'<platform>-<device kind>x<n>' for accelerators.
+by machine: 'cpu-<cpu model>-f<family>m<model>-<simd>-<n>c' (x86; Arm has
+'p<part>' in place of the family and model; n = cores this process may run
+on) or '<platform>-<device kind>x<n>' for accelerators. The family, model and
+widest SIMD extension are there because hypervisors often give different CPUs
+one name: of two 2-core 'AMD EPYC' guests, one Zen 3 (AVX2) and one Zen 4
+(AVX-512), the first took 1.4-1.8x as long for the same training step
+(benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -43,6 +48,43 @@ def _cpu_model() -> str:
     if result.stdout.strip():
       return result.stdout.strip()
   return platform.processor() or platform.machine() or 'unknown'
+
+
+# Widest first: the SIMD extension XLA's code generator and its kernel libraries target.
+_SIMD_LEVELS = (('avx512f', 'avx512'), ('avx2', 'avx2'), ('avx', 'avx'), ('sse4_2', 'sse4'),
+                ('sve2', 'sve2'), ('sve', 'sve'), ('asimd', 'neon'))
+
+
+def cpu_signature(cpuinfo: str) -> dict[str, str]:
+  """What tells apart CPUs sold or virtualised under one name, from /proc/cpuinfo's text.
+
+  x86: {'vendor', 'family', 'model', 'stepping', 'simd'}; Arm: {'implementer', 'part', 'simd'};
+  from the first processor's block, keys absent from it left out (so {} elsewhere).
+  """
+  fields: dict[str, str] = {}
+  for line in cpuinfo.splitlines():
+    if not line.strip():
+      if fields:
+        break
+      continue
+    key, _, value = line.partition(':')
+    fields.setdefault(key.strip(), value.strip())
+  names = {'vendor': 'vendor_id', 'family': 'cpu family', 'model': 'model',
+           'stepping': 'stepping', 'implementer': 'CPU implementer', 'part': 'CPU part'}
+  signature = {name: fields[key] for name, key in names.items() if fields.get(key)}
+  flags = set((fields.get('flags') or fields.get('Features') or '').split())
+  simd = next((level for flag, level in _SIMD_LEVELS if flag in flags), None)
+  if simd:
+    signature['simd'] = simd
+  return signature
+
+
+def _this_cpu_signature() -> dict[str, str]:
+  try:
+    with open('/proc/cpuinfo') as f:
+      return cpu_signature(f.read())
+  except OSError:
+    return {}
 
 
 def _cpu_caches() -> dict[str, str]:
@@ -97,6 +139,7 @@ def _report() -> dict[str, Any]:
   devices = jax.devices()
   return {
       'cpu_model': _cpu_model(),
+      'cpu_signature': _this_cpu_signature(),
       'cpu_physical_cores': psutil.cpu_count(logical=False),
       'cpu_logical_cores': psutil.cpu_count(logical=True),
       'cpu_affinity': affinity,
@@ -130,11 +173,22 @@ def _slug(text: str) -> str:
 
 
 def hardware_id(report: dict[str, Any] | None = None) -> str:
-  """'cpu-amd-epyc-2c' or 'gpu-nvidia-h200x1': a short id to group results by machine."""
+  """'cpu-amd-epyc-f25m1-avx2-2c' or 'gpu-nvidia-h200x1': a short id to group results by machine.
+
+  A report without 'cpu_signature' (written before it existed) gives 'cpu-<model>-<n>c'.
+  """
   report = hardware_report() if report is None else report
   backend = report.get('backend', 'cpu')
   if backend == 'cpu':
-    return f"cpu-{_slug(report.get('cpu_model', 'unknown'))}-{report.get('usable_cores')}c"
+    signature = report.get('cpu_signature') or {}
+    parts = [_slug(report.get('cpu_model', 'unknown'))]
+    if signature.get('family') and signature.get('model'):
+      parts.append(f"f{signature['family']}m{signature['model']}")
+    elif signature.get('part'):
+      parts.append('p' + _slug(signature['part']).removeprefix('0x'))
+    if signature.get('simd'):
+      parts.append(signature['simd'])
+    return f"cpu-{'-'.join(parts)}-{report.get('usable_cores')}c"
   kinds = [d['kind'] for d in report.get('devices', []) if d.get('platform') == backend]
   kind = kinds[0] if kinds else backend
   return f'{backend}-{_slug(kind)}x{len(kinds) or report.get("device_count")}'
