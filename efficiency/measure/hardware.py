@@ -7,8 +7,8 @@ by machine: 'cpu-<cpu model>-f<family>m<model>-<simd>-<n>c' (x86; Arm has
 on) or '<platform>-<device kind>x<n>' for accelerators. The family, model and
 widest SIMD extension are there because hypervisors often give different CPUs
 one name: of two 2-core 'AMD EPYC' guests, one Zen 3 (AVX2) and one Zen 4
-(AVX-512), the first took 1.4-1.8x as long for the same training step
-(benchmarks/RESULTS.md).
+(AVX-512), the first took 1.2-2.2x as long for the same training steps, ours
+and PyTorch's (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
