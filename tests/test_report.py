@@ -77,6 +77,7 @@ def _rows():
 
 def _sweep_json():
   hardware = {CPU: {'cpu_model': 'Test CPU 9000', 'cpu_physical_cores': 2, 'usable_cores': 2,
+                    'cpu_signature': {'family': '25', 'model': '1', 'simd': 'avx2'},
                     'ram_bytes': 8 * 2**30, 'os': 'Linux', 'versions': {'jax': '0.10.2',
                                                                          'flax': '0.12.8'},
                     'backend': 'cpu', 'devices': [{'id': 0, 'platform': 'cpu', 'kind': 'cpu'}]},
@@ -197,6 +198,7 @@ def test_numbers_come_from_the_table(report):
   assert fmt.format_seconds(cpu_base['latency_median_s']) in base
   assert fmt.format_ratio(cpu_base['latency_first_call_s'] / cpu_base['latency_median_s']) in base
   assert 'Test CPU 9000' in _section(text, '## Hardware')
+  assert '| CPU identity | family: 25; model: 1; simd: avx2 |' in _section(text, '## Hardware')
   assert '1 multiply-add as 2 FLOPs' in base
   assert '17.0 s' in _section(text, '## Wall time')  # study_seconds of sweep.json
   assert 'Fewer channels per layer.' in _section(text, '## Why these methods')

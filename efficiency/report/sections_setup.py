@@ -17,7 +17,8 @@ CONVENTION = ('FLOPs count 1 multiply-add as 2 FLOPs; MACs count multiply-adds (
               'network of only matrix products and convolutions has FLOPs = 2 × MACs.')
 # Hardware report keys shown first, with readable names; other keys follow as they are.
 HARDWARE_LABELS = {
-    'cpu_model': 'CPU', 'cpu_physical_cores': 'physical cores', 'cpu_logical_cores': 'logical cores',
+    'cpu_model': 'CPU', 'cpu_signature': 'CPU identity',
+    'cpu_physical_cores': 'physical cores', 'cpu_logical_cores': 'logical cores',
     'usable_cores': 'cores this process may use', 'cpu_caches': 'caches (per core)',
     'ram_bytes': 'RAM', 'os': 'OS', 'os_release': 'kernel', 'platform': 'platform',
     'machine': 'architecture', 'python': 'Python', 'versions': 'versions', 'backend': 'JAX backend',
