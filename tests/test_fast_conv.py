@@ -1,8 +1,9 @@
 """fast_conv computes what lax.conv_general_dilated (nnx.Conv's default) computes, values and gradients.
 
 Also: layers.conv uses it with nnx.Conv's parameters unchanged, and FLOP counts
-stay as documented (unchanged for ungrouped convs; 2*k*k - 1 per output element
-for depthwise layers).
+stay as documented (unchanged for ungrouped convs, except k_h - 1 more per
+output element where the window outgrows the image; 2*k*k - 1 per output
+element for depthwise layers).
 """
 
 import contextlib
@@ -37,6 +38,10 @@ CASES = [
     pytest.param((2, 9, 9, 2, 3, 3, 2, 1, 'VALID'), id='strided-valid'),
     pytest.param((2, 7, 8, 2, 3, 3, 2, 1, ((2, 0), (1, 3))), id='strided-explicit-pads'),
     pytest.param((2, 6, 6, 2, 3, 2, 2, 1, 'SAME'), id='strided-2x2'),
+    pytest.param((2, 2, 2, 3, 5, 3, 1, 1, 'SAME'), id='window-outgrows-2x2-input'),
+    pytest.param((2, 4, 4, 3, 5, 3, 2, 1, 'SAME'), id='window-outgrows-2x2-output'),
+    pytest.param((2, 3, 2, 2, 3, 5, 1, 1, 'SAME'), id='window-outgrows-5x5-on-3x2'),
+    pytest.param((2, 2, 2, 2, 3, 3, 1, 1, ((2, 0), (1, 1))), id='window-outgrows-explicit-pads'),
 ]
 
 
@@ -97,6 +102,41 @@ def test_only_depthwise_convs_take_the_multiply_add_path():
   for case in ((2, 8, 8, 4, 8, 3, 1, 2, 'SAME'), (2, 9, 7, 3, 5, 3, 2, 1, 'SAME')):
     assert 'conv_general_dilated' in _primitives(
         _loss(fast_conv.conv_general_dilated, case), *_operands(case))
+
+
+def _conv_count(case):
+  x, kernel = _operands(case)
+  _, _, _, _, _, _, stride, groups, padding = case
+  jaxpr = jax.make_jaxpr(lambda x, k: fast_conv.conv_general_dilated(
+      x, k, (stride, stride), padding, dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+      feature_group_count=groups))(x, kernel)
+  return sum(eqn.primitive.name == 'conv_general_dilated' for eqn in jaxpr.jaxpr.eqns)
+
+
+@pytest.mark.parametrize('case, convs', [
+    ((2, 2, 2, 3, 5, 3, 1, 1, 'SAME'), 3),    # 9 window positions > 4 pixels: 3 kernel rows
+    ((2, 4, 4, 3, 5, 3, 2, 1, 'SAME'), 3),    # the 2x2 output (the input gradient's image)
+    ((2, 3, 2, 2, 3, 5, 1, 1, 'SAME'), 5),
+    ((2, 3, 3, 3, 5, 3, 1, 1, 'SAME'), 1),    # 9 positions, 9 pixels: lax's conv
+    ((2, 1, 1, 3, 5, 3, 1, 1, 'SAME'), 1),    # a 1x3 row would outgrow a 1x1 image too
+    ((2, 4, 4, 4, 6, 3, 2, 2, 'SAME'), 1),    # grouped
+])
+def test_kernel_rows_only_where_the_window_outgrows_the_image(case, convs):
+  assert _conv_count(case) == convs
+
+
+def test_kernel_rows_count_every_tap_plus_the_row_sums():
+  x, kernel = jnp.ones((2, 2, 2, 3)), jnp.ones((3, 3, 3, 5))
+  outputs = 2 * 2 * 2 * 5
+  conv = lambda fn: (lambda x, k: fn(x, k, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
+  fast = jaxpr_cost(conv(fast_conv.conv_general_dilated), x, kernel)
+  reference = jaxpr_cost(conv(lax.conv_general_dilated), x, kernel)
+  for key in ('flops', 'flops_excluding_padding'):
+    assert fast[key] == reference[key] + 2 * outputs, key
+  assert fast['macs'] == reference['macs'] == 3 * 9 * outputs
+  assert fast['macs_excluding_padding'] == reference['macs_excluding_padding'] == 3 * 4 * outputs
+  fast_xla = xla_cost(conv(fast_conv.conv_general_dilated), x, kernel)['flops_lowered']
+  assert fast_xla == xla_cost(conv(lax.conv_general_dilated), x, kernel)['flops_lowered'] + 2 * outputs
 
 
 def test_dilated_and_integer_convs_fall_back_to_lax():

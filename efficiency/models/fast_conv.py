@@ -30,6 +30,19 @@ run differently:
   runs the default kernel gradient as a convolution whose window is the whole
   image, 2-3x slower.
 
+* an image smaller than the window (ungrouped; the window's k_h * k_w
+  positions outnumber the H * W of the input or of the output, say a 3x3
+  conv on a 2x2 image, or a stride-2 conv to 2x2, whose input gradient sees
+  the 2x2 output): a sum of k_h convolutions by the kernel's 1 x k_w rows,
+  each with its own vertical padding (negative where it crops). XLA:CPU
+  swaps the operands of such a convolution (the image becomes the window)
+  and runs the swapped form 10-20x slower: a 2x2x128 -> 128 3x3 conv at
+  batch 128 took 23 ms forward and 51 ms with its gradients, the rows 1.3 and
+  3.9 ms (benchmarks/RESULTS.md). Used when a row fits (k_w <= both areas),
+  so not for 1x1 images. Counted cost: every tap as lax's conv counts it
+  (the rows partition the window) plus the k_h - 1 adds of the row sums per
+  output element, in both counters.
+
 Everything else (other ungrouped convolutions, dilation, other layouts,
 integer types) goes to `lax.conv_general_dilated` unchanged: the alternatives
 measured there (im2col matrix products for the gradients) were slower
@@ -162,6 +175,32 @@ pointwise_conv.__doc__ = ('1x1 conv of NHWC `x`, HWIO `kernel` (1, 1, C_in, C_ou
                           "lax's forward, gradients as matrix products over channels.")
 
 
+def window_outgrows_image(in_hw: Sequence[int], out_hw: Sequence[int],
+                          kernel_hw: Sequence[int]) -> bool:
+  """Whether the window has more positions than the input or the output image (XLA then swaps)."""
+  smallest = min(in_hw[0] * in_hw[1], out_hw[0] * out_hw[1])
+  return kernel_hw[0] * kernel_hw[1] > smallest and kernel_hw[0] > 1 and kernel_hw[1] <= smallest
+
+
+def conv_by_kernel_rows(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
+                        pads: tuple[tuple[int, int], ...], precision: Any = None) -> jax.Array:
+  """NHWC `x` by HWIO `kernel` as the sum over kernel rows i of a conv by row i alone.
+
+  Output row r of the full conv reads padded input row r * stride + i for kernel row i:
+  the conv by row i alone with top padding pad_top - i and bottom padding
+  pad_bottom - (k_h - 1 - i) reads the same rows and has the same output size.
+  """
+  kh = kernel.shape[0]
+  (top, bottom), cols = pads
+  out = None
+  for i in range(kh):
+    term = lax.conv_general_dilated(x, kernel[i:i + 1], strides,
+                                    ((top - i, bottom - (kh - 1 - i)), cols), precision=precision,
+                                    dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    out = term if out is None else out + term
+  return out
+
+
 def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int],
                          padding: str | Sequence[tuple[int, int]],
                          lhs_dilation: Sequence[int] | None = None,
@@ -194,6 +233,11 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
     unpadded = all(p == (0, 0) for p in pads)
     if feature_group_count == 1 and rhs.shape[:2] == (1, 1) and unpadded:
       return pointwise_conv(lhs, rhs, strides, precision)
+    out_hw = tuple((size + sum(pad) - k) // s + 1
+                   for size, pad, k, s in zip(lhs.shape[1:3], pads, rhs.shape[:2], strides))
+    if (feature_group_count == 1 and no_negative_pads and min(out_hw) > 0
+        and window_outgrows_image(lhs.shape[1:3], out_hw, rhs.shape[:2])):
+      return conv_by_kernel_rows(lhs, rhs, strides, pads, precision)
   return lax.conv_general_dilated(
       lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
       feature_group_count, batch_group_count, precision, preferred_element_type, **kwargs)
