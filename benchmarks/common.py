@@ -24,7 +24,9 @@ from efficiency.measure import hardware_id, hardware_report  # noqa: E402
 
 # (label, family, input shape): the 28x28x1 stand-in size and the base config's 8x8x1.
 MODELS = (('CNN 28x28x1', 'cnn', (28, 28, 1)), ('MobileNet 28x28x1', 'mobilenet', (28, 28, 1)),
-          ('CNN 8x8x1', 'cnn', (8, 8, 1)), ('MobileNet 8x8x1', 'mobilenet', (8, 8, 1)))
+          ('ResNet 28x28x1', 'resnet', (28, 28, 1)),
+          ('CNN 8x8x1', 'cnn', (8, 8, 1)), ('MobileNet 8x8x1', 'mobilenet', (8, 8, 1)),
+          ('ResNet 8x8x1', 'resnet', (8, 8, 1)))
 
 
 def require_torch() -> None:
