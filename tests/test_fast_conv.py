@@ -1,9 +1,9 @@
 """fast_conv computes what lax.conv_general_dilated (nnx.Conv's default) computes, values and gradients.
 
 Also: layers.conv uses it with nnx.Conv's parameters unchanged, and FLOP counts
-stay as documented (unchanged for ungrouped convs, except k_h - 1 more per
-output element where the window outgrows the image; 2*k*k - 1 per output
-element for depthwise layers).
+stay as documented (unchanged for ungrouped convs, except the adds of the
+kernel-row or kernel-tap sums where the window outgrows the image; 2*k*k - 1
+per output element for depthwise layers).
 """
 
 import contextlib
@@ -42,6 +42,9 @@ CASES = [
     pytest.param((2, 4, 4, 3, 5, 3, 2, 1, 'SAME'), id='window-outgrows-2x2-output'),
     pytest.param((2, 3, 2, 2, 3, 5, 1, 1, 'SAME'), id='window-outgrows-5x5-on-3x2'),
     pytest.param((2, 2, 2, 2, 3, 3, 1, 1, ((2, 0), (1, 1))), id='window-outgrows-explicit-pads'),
+    pytest.param((2, 1, 1, 3, 4, 3, 1, 1, 'SAME'), id='window-outgrows-1x1-input-taps'),
+    pytest.param((2, 1, 2, 3, 4, 5, 1, 1, 'SAME'), id='window-outgrows-5x5-on-1x2-taps'),
+    pytest.param((2, 2, 2, 3, 4, 3, 2, 1, 'SAME'), id='window-outgrows-to-1x1-output-taps'),
 ]
 
 
@@ -118,25 +121,30 @@ def _conv_count(case):
     ((2, 4, 4, 3, 5, 3, 2, 1, 'SAME'), 3),    # the 2x2 output (the input gradient's image)
     ((2, 3, 2, 2, 3, 5, 1, 1, 'SAME'), 5),
     ((2, 3, 3, 3, 5, 3, 1, 1, 'SAME'), 1),    # 9 positions, 9 pixels: lax's conv
-    ((2, 1, 1, 3, 5, 3, 1, 1, 'SAME'), 1),    # a 1x3 row would outgrow a 1x1 image too
+    ((2, 1, 1, 3, 5, 3, 1, 1, 'SAME'), 9),    # a 1x3 row outgrows a 1x1 image too: 9 taps
+    ((2, 2, 1, 3, 5, 3, 1, 1, 'SAME'), 9),    # and a 2x1 one
     ((2, 4, 4, 4, 6, 3, 2, 2, 'SAME'), 1),    # grouped
 ])
-def test_kernel_rows_only_where_the_window_outgrows_the_image(case, convs):
+def test_kernel_pieces_only_where_the_window_outgrows_the_image(case, convs):
   assert _conv_count(case) == convs
 
 
-def test_kernel_rows_count_every_tap_plus_the_row_sums():
-  x, kernel = jnp.ones((2, 2, 2, 3)), jnp.ones((3, 3, 3, 5))
-  outputs = 2 * 2 * 2 * 5
+@pytest.mark.parametrize('hw, adds', [((2, 2), 2), ((1, 1), 8)])   # rows: k_h - 1; taps: k*k - 1
+def test_kernel_pieces_count_every_tap_plus_their_sums(hw, adds):
+  x, kernel = jnp.ones((2, *hw, 3)), jnp.ones((3, 3, 3, 5))
+  outputs = 2 * hw[0] * hw[1] * 5
+  valid_taps = {(2, 2): 4, (1, 1): 1}[hw]
   conv = lambda fn: (lambda x, k: fn(x, k, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
   fast = jaxpr_cost(conv(fast_conv.conv_general_dilated), x, kernel)
   reference = jaxpr_cost(conv(lax.conv_general_dilated), x, kernel)
   for key in ('flops', 'flops_excluding_padding'):
-    assert fast[key] == reference[key] + 2 * outputs, key
+    assert fast[key] == reference[key] + adds * outputs, key
   assert fast['macs'] == reference['macs'] == 3 * 9 * outputs
-  assert fast['macs_excluding_padding'] == reference['macs_excluding_padding'] == 3 * 4 * outputs
+  assert fast['macs_excluding_padding'] == reference['macs_excluding_padding'] == (
+      3 * valid_taps * outputs)
   fast_xla = xla_cost(conv(fast_conv.conv_general_dilated), x, kernel)['flops_lowered']
-  assert fast_xla == xla_cost(conv(lax.conv_general_dilated), x, kernel)['flops_lowered'] + 2 * outputs
+  assert fast_xla == xla_cost(conv(lax.conv_general_dilated), x, kernel)['flops_lowered'] + (
+      adds * outputs)
 
 
 def test_dilated_and_integer_convs_fall_back_to_lax():

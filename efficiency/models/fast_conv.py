@@ -34,14 +34,16 @@ run differently:
   positions outnumber the H * W of the input or of the output, say a 3x3
   conv on a 2x2 image, or a stride-2 conv to 2x2, whose input gradient sees
   the 2x2 output): a sum of k_h convolutions by the kernel's 1 x k_w rows,
-  each with its own vertical padding (negative where it crops). XLA:CPU
+  each with its own vertical padding (negative where it crops), or, where a
+  row is still larger than the image (a 1x1 image), a sum of k_h * k_w
+  single-tap convolutions, each on the slice of the input it reads. XLA:CPU
   swaps the operands of such a convolution (the image becomes the window)
   and runs the swapped form 10-20x slower: a 2x2x128 -> 128 3x3 conv at
   batch 128 took 23 ms forward and 51 ms with its gradients, the rows 1.3 and
-  3.9 ms (benchmarks/RESULTS.md). Used when a row fits (k_w <= both areas),
-  so not for 1x1 images. Counted cost: every tap as lax's conv counts it
-  (the rows partition the window) plus the k_h - 1 adds of the row sums per
-  output element, in both counters.
+  3.9 ms; a 1x1x256 -> 256 one 16 and 35 ms, the taps 0.8 and 2.0 ms
+  (benchmarks/RESULTS.md). Counted cost: every tap as lax's conv counts it
+  (the pieces partition the window) plus the sums' adds, k_h - 1 (rows) or
+  k_h * k_w - 1 (taps) per output element, in both counters.
 
 Everything else (other ungrouped convolutions, dilation, other layouts,
 integer types) goes to `lax.conv_general_dilated` unchanged: the alternatives
@@ -175,11 +177,13 @@ pointwise_conv.__doc__ = ('1x1 conv of NHWC `x`, HWIO `kernel` (1, 1, C_in, C_ou
                           "lax's forward, gradients as matrix products over channels.")
 
 
-def window_outgrows_image(in_hw: Sequence[int], out_hw: Sequence[int],
-                          kernel_hw: Sequence[int]) -> bool:
-  """Whether the window has more positions than the input or the output image (XLA then swaps)."""
+def window_pieces(in_hw: Sequence[int], out_hw: Sequence[int], kernel_hw: Sequence[int]) -> str:
+  """'rows' or 'taps' when the window has more positions than the input or the output image
+  (XLA would swap the operands), the largest pieces that fit; else 'whole'."""
   smallest = min(in_hw[0] * in_hw[1], out_hw[0] * out_hw[1])
-  return kernel_hw[0] * kernel_hw[1] > smallest and kernel_hw[0] > 1 and kernel_hw[1] <= smallest
+  if kernel_hw[0] * kernel_hw[1] <= smallest:
+    return 'whole'
+  return 'rows' if kernel_hw[0] > 1 and kernel_hw[1] <= smallest else 'taps'
 
 
 def conv_by_kernel_rows(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
@@ -198,6 +202,37 @@ def conv_by_kernel_rows(x: jax.Array, kernel: jax.Array, strides: tuple[int, int
                                     ((top - i, bottom - (kh - 1 - i)), cols), precision=precision,
                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
     out = term if out is None else out + term
+  return out
+
+
+def _tap_window(size: int, low: int, high: int, tap: int, k: int, out: int,
+                stride: int) -> tuple[int, int, int, int]:
+  """(start, stop, pad_low, pad_high) along one axis: the input slice and padding whose 1-tap
+  conv reads what tap `tap` of the full window reads (slices, not negative padding: XLA:CPU
+  miscomputes 1x1 convs with negative low padding, benchmarks/RESULTS.md)."""
+  low, high = low - tap, high - (k - 1 - tap)
+  start, stop = max(0, -low), size - max(0, -high)
+  if start >= stop:  # the tap reads padding only: an empty slice padded to the output size
+    return 0, 0, 0, (out - 1) * stride + 1
+  return start, stop, max(0, low), max(0, high)
+
+
+def conv_by_kernel_taps(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
+                        pads: tuple[tuple[int, int], ...], precision: Any = None) -> jax.Array:
+  """NHWC `x` by HWIO `kernel` as the sum over taps (i, j) of 1x1 convs on the input they read."""
+  (kh, kw), (_, h, w, _) = kernel.shape[:2], x.shape
+  out_h, out_w = ((size + sum(pad) - k) // s + 1
+                  for size, pad, k, s in zip((h, w), pads, (kh, kw), strides))
+  out = None
+  for i in range(kh):
+    row_start, row_stop, top, bottom = _tap_window(h, *pads[0], i, kh, out_h, strides[0])
+    for j in range(kw):
+      col_start, col_stop, left, right = _tap_window(w, *pads[1], j, kw, out_w, strides[1])
+      term = lax.conv_general_dilated(
+          x[:, row_start:row_stop, col_start:col_stop], kernel[i:i + 1, j:j + 1], strides,
+          ((top, bottom), (left, right)), precision=precision,
+          dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+      out = term if out is None else out + term
   return out
 
 
@@ -235,9 +270,10 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
       return pointwise_conv(lhs, rhs, strides, precision)
     out_hw = tuple((size + sum(pad) - k) // s + 1
                    for size, pad, k, s in zip(lhs.shape[1:3], pads, rhs.shape[:2], strides))
-    if (feature_group_count == 1 and no_negative_pads and min(out_hw) > 0
-        and window_outgrows_image(lhs.shape[1:3], out_hw, rhs.shape[:2])):
-      return conv_by_kernel_rows(lhs, rhs, strides, pads, precision)
+    pieces = window_pieces(lhs.shape[1:3], out_hw, rhs.shape[:2]) if min(out_hw) > 0 else 'whole'
+    if feature_group_count == 1 and no_negative_pads and pieces != 'whole':
+      by_pieces = conv_by_kernel_rows if pieces == 'rows' else conv_by_kernel_taps
+      return by_pieces(lhs, rhs, strides, pads, precision)
   return lax.conv_general_dilated(
       lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
       feature_group_count, batch_group_count, precision, preferred_element_type, **kwargs)
