@@ -10,8 +10,8 @@ arithmetic runs through `fast_conv.conv_general_dilated`: the same function as
 `lax.conv_general_dilated`, arranged so XLA:CPU avoids its slow depthwise
 convolutions, 1x1 kernel gradients and windows larger than the image. FLOP
 counts are unchanged except for depthwise layers (2*k*k - 1 per output element
-instead of 2*k*k) and images smaller than the window (k - 1 adds more per
-output element); see `fast_conv`.
+instead of 2*k*k) and images smaller than the window (the adds that sum its
+kernel rows or taps); see `fast_conv`.
 """
 
 from __future__ import annotations
