@@ -129,11 +129,13 @@ def test_kernel_pieces_only_where_the_window_outgrows_the_image(case, convs):
   assert _conv_count(case) == convs
 
 
-@pytest.mark.parametrize('hw, adds', [((2, 2), 2), ((1, 1), 8)])   # rows: k_h - 1; taps: k*k - 1
-def test_kernel_pieces_count_every_tap_plus_their_sums(hw, adds):
+@pytest.mark.parametrize('hw, valid_taps, adds', [
+    ((2, 2), 4, 2),    # rows: k_h - 1 adds per output element
+    ((1, 1), 1, 8),    # taps: k_h * k_w - 1
+])
+def test_kernel_pieces_count_every_tap_plus_their_sums(hw, valid_taps, adds):
   x, kernel = jnp.ones((2, *hw, 3)), jnp.ones((3, 3, 3, 5))
   outputs = 2 * hw[0] * hw[1] * 5
-  valid_taps = {(2, 2): 4, (1, 1): 1}[hw]
   conv = lambda fn: (lambda x, k: fn(x, k, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
   fast = jaxpr_cost(conv(fast_conv.conv_general_dilated), x, kernel)
   reference = jaxpr_cost(conv(lax.conv_general_dilated), x, kernel)

@@ -55,6 +55,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+import operator
 from typing import Any, Iterator, Sequence
 
 import jax
@@ -64,7 +66,8 @@ from jax import lax
 SINGLE_CHANNEL_FORMS = ('conv', 'shifted')
 _single_channel = contextvars.ContextVar('single_channel', default='conv')
 
-# lhs, rhs and out specs of ('NHWC', 'HWIO', 'NHWC'), the layout nnx.Conv uses.
+# The layout nnx.Conv uses, and its lhs, rhs and out specs.
+_NHWC = ('NHWC', 'HWIO', 'NHWC')
 _NHWC_SPECS = ((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
 
 
@@ -72,7 +75,7 @@ def _is_nhwc(dimension_numbers: Any) -> bool:
   if isinstance(dimension_numbers, lax.ConvDimensionNumbers):
     specs = (dimension_numbers.lhs_spec, dimension_numbers.rhs_spec, dimension_numbers.out_spec)
     return tuple(tuple(s) for s in specs) == _NHWC_SPECS
-  return dimension_numbers is not None and tuple(dimension_numbers) == ('NHWC', 'HWIO', 'NHWC')
+  return dimension_numbers is not None and tuple(dimension_numbers) == _NHWC
 
 
 def _all_ones(values: Sequence[int] | None) -> bool:
@@ -89,6 +92,13 @@ def explicit_padding(in_hw: Sequence[int], kernel_hw: Sequence[int], strides: Se
   return tuple((int(low), int(high)) for low, high in pairs)
 
 
+def output_hw(in_hw: Sequence[int], kernel_hw: Sequence[int], strides: Sequence[int],
+              pads: Sequence[tuple[int, int]]) -> tuple[int, int]:
+  """(height, width) of a convolution's output, from explicit `pads`."""
+  return tuple((size + low + high - k) // s + 1
+               for size, (low, high), k, s in zip(in_hw, pads, kernel_hw, strides))
+
+
 def depthwise_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
                    pads: tuple[tuple[int, int], ...]) -> jax.Array:
   """Depthwise conv of NHWC `x` with an HWIO `kernel` (kh, kw, 1, C) as shifted multiply-adds.
@@ -97,10 +107,9 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
   convolution to C output channels: each tap broadcasts over them.
   """
   kh, kw, _, _ = kernel.shape
-  n, h, w, c = x.shape
+  n, _, _, c = x.shape
   (sh, sw), (pad_h, pad_w) = strides, pads
-  out_h = (h + pad_h[0] + pad_h[1] - kh) // sh + 1
-  out_w = (w + pad_w[0] + pad_w[1] - kw) // sw + 1
+  out_h, out_w = output_hw(x.shape[1:3], (kh, kw), strides, pads)
   padded = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (*pad_h, 0), (*pad_w, 0), (0, 0, 0)))
   out = None
   for i in range(kh):
@@ -119,7 +128,7 @@ def _single_channel_fwd(x, kernel, strides, pads):
 def _single_channel_bwd(strides, pads, saved, dy):
   x, kernel = saved
   _, vjp = jax.vjp(lambda x, kernel: lax.conv_general_dilated(
-      x, kernel, strides, pads, dimension_numbers=('NHWC', 'HWIO', 'NHWC')), x, kernel)
+      x, kernel, strides, pads, dimension_numbers=_NHWC), x, kernel)
   return vjp(dy)
 
 
@@ -149,7 +158,7 @@ def single_channel_form(form: str) -> Iterator[None]:
 def _pointwise_forward(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
                        precision: Any) -> jax.Array:
   return lax.conv_general_dilated(x, kernel, strides, 'VALID', precision=precision,
-                                  dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+                                  dimension_numbers=_NHWC)
 
 
 def _pointwise_fwd(x, kernel, strides, precision):
@@ -179,9 +188,10 @@ pointwise_conv.__doc__ = ('1x1 conv of NHWC `x`, HWIO `kernel` (1, 1, C_in, C_ou
 
 def window_pieces(in_hw: Sequence[int], out_hw: Sequence[int], kernel_hw: Sequence[int]) -> str:
   """'rows' or 'taps' when the window has more positions than the input or the output image
-  (XLA would swap the operands), the largest pieces that fit; else 'whole'."""
+  (XLA would swap the operands), the largest pieces that fit; else 'whole' (also for an
+  empty output)."""
   smallest = min(in_hw[0] * in_hw[1], out_hw[0] * out_hw[1])
-  if kernel_hw[0] * kernel_hw[1] <= smallest:
+  if smallest == 0 or kernel_hw[0] * kernel_hw[1] <= smallest:
     return 'whole'
   return 'rows' if kernel_hw[0] > 1 and kernel_hw[1] <= smallest else 'taps'
 
@@ -196,13 +206,11 @@ def conv_by_kernel_rows(x: jax.Array, kernel: jax.Array, strides: tuple[int, int
   """
   kh = kernel.shape[0]
   (top, bottom), cols = pads
-  out = None
-  for i in range(kh):
-    term = lax.conv_general_dilated(x, kernel[i:i + 1], strides,
-                                    ((top - i, bottom - (kh - 1 - i)), cols), precision=precision,
-                                    dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-    out = term if out is None else out + term
-  return out
+  return functools.reduce(operator.add, (
+      lax.conv_general_dilated(x, kernel[i:i + 1], strides,
+                               ((top - i, bottom - (kh - 1 - i)), cols), precision=precision,
+                               dimension_numbers=_NHWC)
+      for i in range(kh)))
 
 
 def _tap_window(size: int, low: int, high: int, tap: int, k: int, out: int,
@@ -221,19 +229,15 @@ def conv_by_kernel_taps(x: jax.Array, kernel: jax.Array, strides: tuple[int, int
                         pads: tuple[tuple[int, int], ...], precision: Any = None) -> jax.Array:
   """NHWC `x` by HWIO `kernel` as the sum over taps (i, j) of 1x1 convs on the input they read."""
   (kh, kw), (_, h, w, _) = kernel.shape[:2], x.shape
-  out_h, out_w = ((size + sum(pad) - k) // s + 1
-                  for size, pad, k, s in zip((h, w), pads, (kh, kw), strides))
-  out = None
-  for i in range(kh):
+  out_h, out_w = output_hw((h, w), (kh, kw), strides, pads)
+
+  def tap(i: int, j: int) -> jax.Array:
     row_start, row_stop, top, bottom = _tap_window(h, *pads[0], i, kh, out_h, strides[0])
-    for j in range(kw):
-      col_start, col_stop, left, right = _tap_window(w, *pads[1], j, kw, out_w, strides[1])
-      term = lax.conv_general_dilated(
-          x[:, row_start:row_stop, col_start:col_stop], kernel[i:i + 1, j:j + 1], strides,
-          ((top, bottom), (left, right)), precision=precision,
-          dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-      out = term if out is None else out + term
-  return out
+    col_start, col_stop, left, right = _tap_window(w, *pads[1], j, kw, out_w, strides[1])
+    return lax.conv_general_dilated(
+        x[:, row_start:row_stop, col_start:col_stop], kernel[i:i + 1, j:j + 1], strides,
+        ((top, bottom), (left, right)), precision=precision, dimension_numbers=_NHWC)
+  return functools.reduce(operator.add, (tap(i, j) for i in range(kh) for j in range(kw)))
 
 
 def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int],
@@ -268,9 +272,8 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
     unpadded = all(p == (0, 0) for p in pads)
     if feature_group_count == 1 and rhs.shape[:2] == (1, 1) and unpadded:
       return pointwise_conv(lhs, rhs, strides, precision)
-    out_hw = tuple((size + sum(pad) - k) // s + 1
-                   for size, pad, k, s in zip(lhs.shape[1:3], pads, rhs.shape[:2], strides))
-    pieces = window_pieces(lhs.shape[1:3], out_hw, rhs.shape[:2]) if min(out_hw) > 0 else 'whole'
+    out_hw = output_hw(lhs.shape[1:3], rhs.shape[:2], strides, pads)
+    pieces = window_pieces(lhs.shape[1:3], out_hw, rhs.shape[:2])
     if feature_group_count == 1 and no_negative_pads and pieces != 'whole':
       by_pieces = conv_by_kernel_rows if pieces == 'rows' else conv_by_kernel_taps
       return by_pieces(lhs, rhs, strides, pads, precision)
