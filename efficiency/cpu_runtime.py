@@ -4,14 +4,19 @@
 (benchmarks/RESULTS.md) and each process-wide:
 
 * Keep freed host memory. XLA:CPU allocates each call's scratch ("temp")
-  buffer with malloc and frees it afterwards. Above glibc's mmap threshold,
-  and always on the worker threads' arenas (their heaps hold at most 64 MiB),
+  buffer with malloc and frees it afterwards. Above glibc's mmap threshold
   malloc maps fresh pages, so every call faults them in again: a training step
   of the 28x28 CNN (200 MB of scratch) took ~50,000 page faults and ~110 ms of
-  system time, a third of its CPU time. With one arena, no mmap and no
-  trimming (glibc `mallopt`), the pages are reused from the second call on.
-  The price: the process keeps its peak heap (the largest step so far) until
-  it exits.
+  system time, a third of its CPU time. With no mmap and no trimming (glibc
+  `mallopt`), the pages are reused from the second call on. Where calls run
+  on JAX's worker threads (asynchronous dispatch), malloc is also held to one
+  arena: a worker thread's own arena (a heap of at most 64 MiB) still faults,
+  20,600 times a step for that CNN. With synchronous dispatch (below) the
+  scratch comes from the calling thread's arena and the threads keep their
+  own: one shared arena made them wait on its lock, 5-13% of every
+  benchmark model's step or forward (benchmarks/RESULTS.md, Intel). The
+  price: the process keeps its peak heap (the largest step so far) until it
+  exits.
 * Run ungrouped convolutions through Eigen instead of YNNPACK
   (`--xla_cpu_experimental_ynn_fusion_type=-individual_convolution` in
   XLA_FLAGS). In jaxlib 0.10 the YNNPACK convolutions run on one thread while
@@ -59,8 +64,8 @@ def _jax_backend_started() -> bool:
   return bool(getattr(xla_bridge, 'backends_are_initialized', lambda: False)())
 
 
-def keep_freed_memory() -> dict[str, Any]:
-  """The glibc malloc settings above; {'applied': bool, 'reason': str}."""
+def keep_freed_memory(one_arena: bool = False) -> dict[str, Any]:
+  """The glibc malloc settings above, one arena only if `one_arena`; {'applied': bool, 'reason': str}."""
   if _jax_backend_started():
     return {'applied': False, 'reason': "JAX's backend already started: its worker threads keep "
                                         'their own arenas, so scratch buffers would still fault'}
@@ -68,12 +73,14 @@ def keep_freed_memory() -> dict[str, Any]:
     mallopt = ctypes.CDLL(ctypes.util.find_library('c')).mallopt
   except (OSError, AttributeError, TypeError) as error:
     return {'applied': False, 'reason': f'no glibc mallopt ({type(error).__name__}: {error})'}
-  settings = {'M_ARENA_MAX': (_M_ARENA_MAX, 1), 'M_MMAP_MAX': (_M_MMAP_MAX, 0),
-              'M_TRIM_THRESHOLD': (_M_TRIM_THRESHOLD, _NEVER_TRIM)}
+  settings = {'M_MMAP_MAX': (_M_MMAP_MAX, 0), 'M_TRIM_THRESHOLD': (_M_TRIM_THRESHOLD, _NEVER_TRIM)}
+  if one_arena:
+    settings['M_ARENA_MAX'] = (_M_ARENA_MAX, 1)
   refused = [key for key, (param, value) in settings.items() if mallopt(param, value) != 1]
   if refused:
     return {'applied': False, 'reason': 'mallopt refused ' + ', '.join(refused)}
-  return {'applied': True, 'reason': 'glibc malloc: one arena, no mmap, no trimming'}
+  arenas = 'one arena' if one_arena else 'per-thread arenas'
+  return {'applied': True, 'reason': f'glibc malloc: no mmap, no trimming, {arenas}'}
 
 
 def eigen_convolutions() -> dict[str, Any]:
@@ -106,9 +113,15 @@ def synchronous_dispatch() -> dict[str, Any]:
   return {'applied': True, 'reason': 'jax_cpu_enable_async_dispatch=False'}
 
 
+def _asynchronous_dispatch() -> bool:
+  import jax  # importing JAX does not start its backend
+  return bool(jax.config.read('jax_cpu_enable_async_dispatch'))
+
+
 @functools.lru_cache(maxsize=1)
 def configure() -> dict[str, dict[str, Any]]:
   """All settings, once per process: {'keep_freed_memory': {...}, 'eigen_convolutions': {...},
   'synchronous_dispatch': {...}}."""
-  return {'keep_freed_memory': keep_freed_memory(), 'eigen_convolutions': eigen_convolutions(),
-          'synchronous_dispatch': synchronous_dispatch()}
+  dispatch = synchronous_dispatch()
+  return {'keep_freed_memory': keep_freed_memory(one_arena=_asynchronous_dispatch()),
+          'eigen_convolutions': eigen_convolutions(), 'synchronous_dispatch': dispatch}

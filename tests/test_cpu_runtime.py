@@ -37,9 +37,11 @@ print(json.dumps(dict(state=state, faults=faults, late=late, flags=os.environ.ge
 '''
 
 
-def _run(configure: bool, xla_flags: str = '') -> dict:
+def _run(configure: bool, xla_flags: str = '', async_dispatch: str | None = None) -> dict:
   env = dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS=xla_flags)
   env.pop('JAX_CPU_ENABLE_ASYNC_DISPATCH', None)
+  if async_dispatch is not None:
+    env['JAX_CPU_ENABLE_ASYNC_DISPATCH'] = async_dispatch
   out = subprocess.run([sys.executable, '-c', _SCRIPT.format(root=_ROOT, configure=configure)],
                        capture_output=True, text=True, env=env, timeout=120, check=True)
   return json.loads(out.stdout.strip().splitlines()[-1])
@@ -53,11 +55,21 @@ def test_configure_stops_scratch_page_faults_and_sets_the_conv_flag():
   assert tuned['flags'].split() == [cpu_runtime.CONV_FLAG]
   assert tuned['state']['synchronous_dispatch']['applied'], tuned['state']
   assert tuned['asynchronous'] is False and default['asynchronous'] is True
+  assert 'per-thread arenas' in tuned['state']['keep_freed_memory']['reason']
   scratch_pages = 4096 * 4096 * 4 // 4096
   assert default['faults'] > scratch_pages / 2     # glibc maps the scratch buffer afresh
   assert tuned['faults'] < scratch_pages / 20
   for late in default['late'].values():
     assert not late['applied'] and 'already started' in late['reason']
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc mallopt is Linux-only')
+def test_with_asynchronous_dispatch_one_arena_keeps_the_worker_threads_scratch():
+  tuned = _run(configure=True, async_dispatch='true')
+  assert tuned['asynchronous'] is True
+  assert not tuned['state']['synchronous_dispatch']['applied']
+  assert 'one arena' in tuned['state']['keep_freed_memory']['reason'], tuned['state']
+  assert tuned['faults'] < 4096 * 4096 * 4 // 4096 / 20
 
 
 def test_a_users_own_setting_of_the_flag_is_left_alone(monkeypatch):
