@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from efficiency.measure.jaxpr_flops import jaxpr_cost
 from efficiency.models import batch_norm, layers
 
 
@@ -61,3 +62,20 @@ def test_evaluation_mode_and_state_are_nnx_batch_norm():
   chosen = layers.batch_norm(5, closed_form_gradient=True, rngs=nnx.Rngs(0))
   assert isinstance(chosen, batch_norm.BatchNorm)
   assert not isinstance(layers.batch_norm(5, rngs=nnx.Rngs(0)), batch_norm.BatchNorm)
+
+
+def test_evaluation_mode_with_trained_statistics_is_one_multiply_and_one_add():
+  ours, ref = _pair()
+  rng = np.random.default_rng(4)
+  for module in (ours, ref):
+    module.mean[...] = jnp.asarray(rng.normal(size=5) * 3.0, jnp.float32)
+    module.var[...] = jnp.asarray(rng.uniform(0.05, 4.0, size=5), jnp.float32)
+    module.eval()
+    rng = np.random.default_rng(4)
+  x = jnp.asarray(rng.normal(size=(6, 3, 3, 5)) * 2.0 + 1.0, jnp.float32)
+  np.testing.assert_allclose(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+  grad = lambda module: jax.grad(lambda x: jnp.sum(jnp.sin(module(x))))(x)
+  np.testing.assert_allclose(grad(ours), grad(ref), rtol=1e-5, atol=1e-5)
+  per_element = lambda module: (jaxpr_cost(module, x, per_layer=False)['flops'] -
+                                jaxpr_cost(module, x[:1], per_layer=False)['flops']) / x[1:].size
+  assert per_element(ours) == 2 and per_element(ref) == 3

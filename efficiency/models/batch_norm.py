@@ -1,4 +1,5 @@
-"""`nnx.BatchNorm` with a hand-written gradient for training mode: same function, state and checkpoints.
+"""`nnx.BatchNorm` with a hand-written training gradient and a two-pass evaluation form: same
+function, state and checkpoints.
 
 In training mode BatchNorm normalises with the batch's own statistics, so its
 gradient runs through the mean and the variance. Autodiff of `nnx.BatchNorm`
@@ -15,8 +16,16 @@ input gradient:
 time at 8x8, but MobileNet's 1.28-1.34x (XLA fuses autodiff's form there
 better), so layers use it where a family asks for it. The forward is
 `nnx.BatchNorm`'s arithmetic (fast variance E[x^2] - E[x]^2, clipped at 0),
-and evaluation mode, masks, named axes and layers without scale or bias go
-to `nnx.BatchNorm` itself.
+and masks, named axes and layers without scale or bias go to `nnx.BatchNorm`
+itself.
+
+In evaluation mode the layer is an affine map per channel, computed as
+x * k + (bias - mean * k) with k = scale / sqrt(var + eps): one multiply and
+one add per element where `nnx.BatchNorm` subtracts, multiplies and adds
+(equal within float rounding; the counted FLOPs are those two). The plain
+CNN's batch-64 forward, one YNNPACK fusion, took 0.97x the time
+(benchmarks/RESULTS.md); MobileNet's 1.02x, so it stays a per-family choice
+like the gradient.
 """
 
 from __future__ import annotations
@@ -66,16 +75,20 @@ normalize_with_batch_stats.defvjp(_forward, _backward)
 
 
 class BatchNorm(nnx.BatchNorm):
-  """`nnx.BatchNorm` whose training-mode gradient is `normalize_with_batch_stats`'s closed form."""
+  """`nnx.BatchNorm` with `normalize_with_batch_stats`'s closed-form gradient in training mode
+  and the two-pass affine map in evaluation mode."""
 
   def __call__(self, x, use_running_average: bool | None = None, *, mask=None):
     running = self.use_running_average if use_running_average is None else use_running_average
-    plain = (running or mask is not None or self.axis_name is not None
+    plain = (mask is not None or self.axis_name is not None
              or self.scale is None or self.bias is None or not self.use_fast_variance
              or self.axis not in (-1, x.ndim - 1) or x.dtype != jnp.float32
              or self.dtype not in (None, jnp.float32))
     if plain:
       return super().__call__(x, use_running_average, mask=mask)
+    if running:
+      k = self.scale[...] * lax.rsqrt(self.var[...] + self.epsilon)
+      return x * k + (self.bias[...] - self.mean[...] * k)
     y, mean, var = normalize_with_batch_stats(x, self.scale[...], self.bias[...], self.epsilon)
     self.mean[...] = lax.stop_gradient(self.momentum * self.mean[...] + (1 - self.momentum) * mean)
     self.var[...] = lax.stop_gradient(self.momentum * self.var[...] + (1 - self.momentum) * var)
