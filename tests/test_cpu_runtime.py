@@ -52,7 +52,8 @@ def test_configure_stops_scratch_page_faults_and_sets_the_conv_flag():
   tuned, default = _run(configure=True), _run(configure=False)
   assert tuned['state']['keep_freed_memory']['applied'], tuned['state']
   assert tuned['state']['eigen_convolutions']['applied'], tuned['state']
-  assert tuned['flags'].split() == [cpu_runtime.CONV_FLAG]
+  wide = [cpu_runtime.VECTOR_FLAG] if tuned['state']['wide_vectors']['applied'] else []
+  assert tuned['flags'].split() == [cpu_runtime.CONV_FLAG, *wide]
   assert tuned['state']['synchronous_dispatch']['applied'], tuned['state']
   assert tuned['asynchronous'] is False and default['asynchronous'] is True
   assert 'per-thread arenas' in tuned['state']['keep_freed_memory']['reason']
@@ -80,6 +81,21 @@ def test_a_users_own_setting_of_the_flag_is_left_alone(monkeypatch):
   monkeypatch.setenv('XLA_FLAGS', f'--xla_cpu_enable_fast_math=false {cpu_runtime.CONV_FLAG}')
   assert cpu_runtime.eigen_convolutions()['applied']
   assert os.environ['XLA_FLAGS'].count(cpu_runtime.CONV_FLAG) == 1
+
+
+def test_wide_vectors_only_on_the_cpus_they_were_measured_on(monkeypatch):
+  monkeypatch.setenv('XLA_FLAGS', '')
+  for cpu in (('AuthenticAMD', 'avx512'), ('GenuineIntel', 'avx2'), (None, None)):
+    state = cpu_runtime.wide_vectors(cpu)
+    assert not state['applied'] and 'measured only on GenuineIntel avx512' in state['reason']
+    assert os.environ['XLA_FLAGS'] == ''
+  intel = cpu_runtime.VECTOR_FLAG_CPUS[0]
+  monkeypatch.setenv('XLA_FLAGS', f'--{cpu_runtime.VECTOR_FLAG_NAME}=256')
+  state = cpu_runtime.wide_vectors(intel)
+  assert not state['applied'] and 'left as given' in state['reason']
+  monkeypatch.setenv('XLA_FLAGS', cpu_runtime.VECTOR_FLAG)
+  assert cpu_runtime.wide_vectors(intel)['applied']
+  assert os.environ['XLA_FLAGS'] == cpu_runtime.VECTOR_FLAG
 
 
 def test_a_users_own_dispatch_setting_is_left_alone(monkeypatch):
