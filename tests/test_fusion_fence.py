@@ -76,3 +76,24 @@ def test_conv_bn_relu_with_the_fence_computes_the_same():
     return ' cond[' in str(jax.make_jaxpr(lambda s: nnx.merge(graphdef, s)(x))(state))
   assert has_fence(fenced, 'train') and not has_fence(fenced, 'eval')
   assert not has_fence(plain, 'train')
+
+
+def test_resnet_blocks_fence_their_output_in_training_only(monkeypatch):
+  from efficiency.models import fusion_fence as fence_lib, registry
+  make = lambda: registry.create_model(dict(name='resnet', width=4, depth=1, stages=2),
+                                       num_classes=3, in_channels=1, rngs=nnx.Rngs(0))
+  x = jnp.asarray(np.random.default_rng(2).normal(size=(4, 8, 8, 1)), jnp.float32)
+  fenced = make()
+  fenced_value, fenced_grads = _loss_and_grads(fenced, x)
+  graphdef, state = nnx.split(fenced)
+  jaxpr = lambda: str(jax.make_jaxpr(lambda s: nnx.merge(graphdef, s)(x))(state))
+  assert jaxpr().count(' cond[') == 3    # the stem and both blocks
+  fenced.eval()
+  graphdef, state = nnx.split(fenced)
+  assert ' cond[' not in jaxpr()
+  monkeypatch.setattr(fence_lib, 'fusion_fence', lambda value: value)
+  value, grads = _loss_and_grads(make(), x)
+  np.testing.assert_allclose(fenced_value, value, rtol=1e-6)
+  for got, want in zip(jax.tree.leaves(fenced_grads), jax.tree.leaves(grads)):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads)) > 1e-3
