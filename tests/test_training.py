@@ -118,3 +118,30 @@ def test_checkpoints_record_their_state_format_and_name_an_older_one(tmp_path):
   assert 'holds state format 1' in message and 'retrain this workdir' in message
   assert 'delete' not in message and '\n' not in message
   older.close()
+
+
+def test_ctrl_c_during_a_save_lands_after_the_checkpoint_is_whole(tmp_path, monkeypatch):
+  import signal
+  import jax
+  import jax.numpy as jnp
+  state = {'params': jnp.arange(4.0)}
+  checkpoints = ckpt_module.Checkpoints(str(tmp_path / 'run'))
+  real_save = checkpoints._manager.save
+  events = []
+
+  def save_hit_by_ctrl_c(*args, **kwargs):   # the signal arrives while orbax writes
+    signal.raise_signal(signal.SIGINT)
+    events.append('still saving')
+    return real_save(*args, **kwargs)
+
+  monkeypatch.setattr(checkpoints._manager, 'save', save_hit_by_ctrl_c)
+  handler = signal.getsignal(signal.SIGINT)
+  with pytest.raises(KeyboardInterrupt):
+    checkpoints.save(2, state, dict(epoch=2))
+  assert events == ['still saving'] and checkpoints.latest_epoch() == 2
+  abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), state)
+  np.testing.assert_array_equal(checkpoints.restore(abstract)[0]['params'], state['params'])
+  assert signal.getsignal(signal.SIGINT) is handler   # the previous handler is back
+  checkpoints.close()
+  with ckpt_module.signals_deferred():   # nothing received: nothing raised
+    pass

@@ -5,12 +5,19 @@ a temporary folder and renames it when complete, so a run killed mid-save
 leaves the previous checkpoint intact and the partial one is ignored. Each
 checkpoint's metadata records `state_format`, so a checkpoint from a version
 whose state was laid out differently is named as such instead of as corrupt.
+Ctrl-C or SIGTERM during a save takes effect once the save is done: the epoch
+just finished is kept, and orbax is not interrupted mid-write (it then logged
+a traceback of its own before our one-line message).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
+from typing import Iterator
 
 import orbax.checkpoint as ocp
 
@@ -54,6 +61,28 @@ def _drop_failed_restore_noise() -> None:
   sys.unraisablehook = hook
 
 
+_DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+  """SIGINT and SIGTERM received inside the block are delivered again right after it, to the
+  handlers that were in place before (main thread only; elsewhere Python delivers no signals)."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  received: list[int] = []
+  previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum))
+              for signum in _DEFERRED_SIGNALS}
+  try:
+    yield
+  finally:
+    for signum, handler in previous.items():
+      signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+  for signum in dict.fromkeys(received):
+    signal.raise_signal(signum)
+
+
 class Checkpoints:
   """Saves and restores `{'state': nnx.State, 'meta': dict}` under `<workdir>/checkpoints`."""
 
@@ -71,9 +100,10 @@ class Checkpoints:
 
   def save(self, epoch: int, state, meta: dict) -> None:
     meta = {**meta, 'state_format': STATE_FORMAT}
-    self._manager.save(epoch, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
-    self._manager.wait_until_finished()
+    with signals_deferred():
+      self._manager.save(epoch, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+      self._manager.wait_until_finished()
 
   def restore(self, abstract_state, epoch: int | None = None):
     """Returns (state, meta) of `epoch` (default: latest); CheckpointError if missing or corrupt."""
