@@ -51,10 +51,12 @@ import os
 import sys
 from typing import Any
 
+from efficiency import cpu_info
+
 CONV_FLAG_NAME = 'xla_cpu_experimental_ynn_fusion_type'
 CONV_FLAG = f'--{CONV_FLAG_NAME}=-individual_convolution'
-# jaxlib versions on which CONV_FLAG exists and was measured to help.
-CONV_FLAG_JAXLIB = ('0.10.',)
+# jaxlib versions on which the XLA flags set here exist and were measured to help.
+MEASURED_JAXLIB = ('0.10.',)
 VECTOR_FLAG_NAME = 'xla_cpu_prefer_vector_width'
 VECTOR_FLAG = f'--{VECTOR_FLAG_NAME}=512'
 # (vendor, widest SIMD extension) of the CPUs VECTOR_FLAG was measured to help on.
@@ -109,7 +111,7 @@ def _add_xla_flag(name: str, flag: str) -> dict[str, Any]:
   if name in flags:
     return {'applied': False, 'reason': f'XLA_FLAGS sets {name} already: left as given'}
   version = _jaxlib_version()
-  if not version.startswith(CONV_FLAG_JAXLIB):
+  if not version.startswith(MEASURED_JAXLIB):
     return {'applied': False, 'reason': f'jaxlib {version}: {flag} not measured there'}
   if _jax_backend_started():
     return {'applied': False, 'reason': "JAX's backend already started: XLA_FLAGS was read"}
@@ -123,12 +125,7 @@ def eigen_convolutions() -> dict[str, Any]:
 
 
 def _this_cpu() -> tuple[str | None, str | None]:
-  from efficiency.measure.hardware import cpu_signature  # /proc/cpuinfo's parser; starts no backend
-  try:
-    with open('/proc/cpuinfo') as f:
-      signature = cpu_signature(f.read())
-  except OSError:
-    return None, None
+  signature = cpu_info.this_cpu_signature()
   return signature.get('vendor'), signature.get('simd')
 
 

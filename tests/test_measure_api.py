@@ -11,7 +11,8 @@ import psutil
 import pytest
 from flax import nnx
 
-from efficiency.measure import (api, count_params, format_summary, hardware, hardware_id,
+from efficiency import cpu_info
+from efficiency.measure import (api, count_params, format_summary, hardware_id,
                                 hardware_report, measure_function, measure_model)
 
 FAST = dict(fixed_calls=3, warmup_calls=0)
@@ -82,7 +83,7 @@ CPU part\t: 0xd40
     ('', {}),
 ])
 def test_cpu_signature_reads_the_first_processor(text, expected):
-  assert hardware.cpu_signature(text) == expected
+  assert cpu_info.cpu_signature(text) == expected
 
 
 def test_hardware_id_tells_apart_cpus_with_one_name():

@@ -27,6 +27,8 @@ from typing import Any
 import jax
 import psutil
 
+from efficiency.cpu_info import this_cpu_signature
+
 _PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'numpy')
 _THREAD_ENV = ('XLA_FLAGS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS',
                'TF_NUM_INTEROP_THREADS', 'TF_NUM_INTRAOP_THREADS', 'JAX_PLATFORMS',
@@ -48,43 +50,6 @@ def _cpu_model() -> str:
     if result.stdout.strip():
       return result.stdout.strip()
   return platform.processor() or platform.machine() or 'unknown'
-
-
-# Widest first: the SIMD extension XLA's code generator and its kernel libraries target.
-_SIMD_LEVELS = (('avx512f', 'avx512'), ('avx2', 'avx2'), ('avx', 'avx'), ('sse4_2', 'sse4'),
-                ('sve2', 'sve2'), ('sve', 'sve'), ('asimd', 'neon'))
-
-
-def cpu_signature(cpuinfo: str) -> dict[str, str]:
-  """What tells apart CPUs sold or virtualised under one name, from /proc/cpuinfo's text.
-
-  x86: {'vendor', 'family', 'model', 'stepping', 'simd'}; Arm: {'implementer', 'part', 'simd'};
-  from the first processor's block, keys absent from it left out (so {} elsewhere).
-  """
-  fields: dict[str, str] = {}
-  for line in cpuinfo.splitlines():
-    if not line.strip():
-      if fields:
-        break
-      continue
-    key, _, value = line.partition(':')
-    fields.setdefault(key.strip(), value.strip())
-  names = {'vendor': 'vendor_id', 'family': 'cpu family', 'model': 'model',
-           'stepping': 'stepping', 'implementer': 'CPU implementer', 'part': 'CPU part'}
-  signature = {name: fields[key] for name, key in names.items() if fields.get(key)}
-  flags = set((fields.get('flags') or fields.get('Features') or '').split())
-  simd = next((level for flag, level in _SIMD_LEVELS if flag in flags), None)
-  if simd:
-    signature['simd'] = simd
-  return signature
-
-
-def _this_cpu_signature() -> dict[str, str]:
-  try:
-    with open('/proc/cpuinfo') as f:
-      return cpu_signature(f.read())
-  except OSError:
-    return {}
 
 
 def _cpu_caches() -> dict[str, str]:
@@ -139,7 +104,7 @@ def _report() -> dict[str, Any]:
   devices = jax.devices()
   return {
       'cpu_model': _cpu_model(),
-      'cpu_signature': _this_cpu_signature(),
+      'cpu_signature': this_cpu_signature(),
       'cpu_physical_cores': psutil.cpu_count(logical=False),
       'cpu_logical_cores': psutil.cpu_count(logical=True),
       'cpu_affinity': affinity,

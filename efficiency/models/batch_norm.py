@@ -23,7 +23,7 @@ In evaluation mode the layer is an affine map per channel, computed as
 x * k + (bias - mean * k) with k = scale / sqrt(var + eps): one multiply and
 one add per element where `nnx.BatchNorm` subtracts, multiplies and adds
 (equal within float rounding; the counted FLOPs are those two). The plain
-CNN's batch-64 forward, one YNNPACK fusion, took 0.97x the time
+CNN's batch-64 forward, one YNNPACK fusion, took 0.96x the time
 (benchmarks/RESULTS.md); MobileNet's 1.02x, so it stays a per-family choice
 like the gradient.
 """
