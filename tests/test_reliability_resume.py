@@ -23,9 +23,16 @@ def start_entry(script: str, *args: str, new_session: bool = False) -> subproces
   env = dict(os.environ, JAX_PLATFORMS='cpu', JAX_DISABLE_MOST_OPTIMIZATIONS='true',
              EFFICIENCY_CACHE=os.environ.get('EFFICIENCY_CACHE', os.path.join(
                  ROOT, '.pytest_cache', 'efficiency')))
-  return subprocess.Popen([sys.executable, os.path.join(ROOT, script), *args], cwd=ROOT, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          start_new_session=new_session)
+  # A suite started in the background by a non-interactive shell inherits SIGINT ignored, and a
+  # child keeps it ignored: it would never see the Ctrl-C sent to it. With a handler here, the
+  # child starts with SIGINT at its default, so Python raises KeyboardInterrupt on it.
+  inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, script), *args], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=new_session)
+  finally:   # Popen returns once the child has started its program
+    signal.signal(signal.SIGINT, signal.SIG_DFL if inherited is None else inherited)
 
 
 def wait_until(condition, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -162,8 +169,13 @@ def test_killed_sweep_resumes_without_recomputing_finished_points(tfds_dir, tmp_
   measured = point_files(workdir, 'stages.json')
   assert trained and len(measured) < 3
   results = os.path.join(workdir, 'results.jsonl')
-  if os.path.exists(results):
-    assert len(wd.read_jsonl(results)) == len(measured)  # whole rows only: every write replaced it
+  if os.path.exists(results):   # whole rows only: every write replaced it
+    written = wd.read_jsonl(results)
+    # A finished point has its row; the diverging point, if the sweep got that far before the
+    # kill, has a failed row and no stages.json.
+    assert sorted(r['point_id'] for r in written if r['status'] == 'ok') == sorted(measured)
+    assert all(r['status'] == 'failed' and r['method'] == 'diverging'
+               for r in written if r['status'] != 'ok')
 
   finish(start_entry('benchmark.py', *args))
   rows = wd.read_jsonl(results)
