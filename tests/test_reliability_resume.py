@@ -23,16 +23,9 @@ def start_entry(script: str, *args: str, new_session: bool = False) -> subproces
   env = dict(os.environ, JAX_PLATFORMS='cpu', JAX_DISABLE_MOST_OPTIMIZATIONS='true',
              EFFICIENCY_CACHE=os.environ.get('EFFICIENCY_CACHE', os.path.join(
                  ROOT, '.pytest_cache', 'efficiency')))
-  # A suite started in the background by a non-interactive shell inherits SIGINT ignored, and a
-  # child keeps it ignored: it would never see the Ctrl-C sent to it. With a handler here, the
-  # child starts with SIGINT at its default, so Python raises KeyboardInterrupt on it.
-  inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
-  try:
-    return subprocess.Popen([sys.executable, os.path.join(ROOT, script), *args], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=new_session)
-  finally:   # Popen returns once the child has started its program
-    signal.signal(signal.SIGINT, signal.SIG_DFL if inherited is None else inherited)
+  return subprocess.Popen([sys.executable, os.path.join(ROOT, script), *args], cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=new_session)
 
 
 def wait_until(condition, process: subprocess.Popen, timeout: float = 120) -> None:

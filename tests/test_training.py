@@ -135,16 +135,10 @@ def test_ctrl_c_during_a_save_lands_after_the_checkpoint_is_whole(tmp_path, monk
     return real_save(*args, **kwargs)
 
   monkeypatch.setattr(checkpoints._manager, 'save', save_hit_by_ctrl_c)
-  # Python's own Ctrl-C handler, also where the suite inherited SIGINT ignored (started in the
-  # background by a non-interactive shell).
-  inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
-  try:
-    handler = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
-      checkpoints.save(2, state, dict(epoch=2))
-    assert signal.getsignal(signal.SIGINT) is handler   # the previous handler is back
-  finally:
-    signal.signal(signal.SIGINT, signal.SIG_DFL if inherited is None else inherited)
+  handler = signal.getsignal(signal.SIGINT)   # Python's (conftest.ctrl_c_delivered)
+  with pytest.raises(KeyboardInterrupt):
+    checkpoints.save(2, state, dict(epoch=2))
+  assert signal.getsignal(signal.SIGINT) is handler   # the previous handler is back
   assert events == ['still saving'] and checkpoints.latest_epoch() == 2
   abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), state)
   np.testing.assert_array_equal(checkpoints.restore(abstract)[0]['params'], state['params'])
