@@ -23,7 +23,7 @@ def test_every_form_equals_the_kernel_gradient_of_lax_conv(stride):
                                             dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
   dy = rng.normal(size=conv(kernel).shape).astype(np.float32)
   expected = np.asarray(jax.vjp(conv, kernel)[1](dy)[0])
-  forms = kernel_gradient_forms._forms([2, 4])
+  forms = kernel_gradient_forms.forms([2, 4])
   assert set(forms) == {'xla', 'split 2', 'split 4', 'im2col'}
   for name, form in forms.items():
     got = np.asarray(jax.jit(lambda x, k, g, form=form: form(x, k, g, stride, pads))(x, kernel, dy))
