@@ -8,7 +8,9 @@ model at each benchmark size:
     compiled program, arithmetic intensity = lowered FLOPs / lowered bytes, the
     median timed call), exactly the figures the studies' report plots;
   * the training step at batch 128: XLA's FLOPs and lowered bytes of the toolkit's
-    step (`xla_cost`), timed as the median of `--calls` steps.
+    step (`xla_cost`, traced with XLA's own convolution gradients, since XLA counts
+    nothing inside the native ones' custom calls), timed as the median of `--calls`
+    steps (with the native gradients).
 Prints a table (achieved GFLOP/s, shares of peak and of the roof, what bounds
 it) and saves the roofline PNG. The lowered bytes count every op's operands and
 outputs as if nothing were fused: an upper bound on traffic, so the intensity is
@@ -54,8 +56,13 @@ def _inference_point(family: str, shape: tuple[int, ...], batch: int) -> dict:
 
 def _train_point(family: str, shape: tuple[int, ...], batch: int, calls: int) -> dict:
   from efficiency.measure import xla_cost
+  from efficiency.models import native_conv
+  # XLA counts nothing inside the native gradients' custom calls: count the same step traced
+  # with XLA's own gradients, and time the one the toolkit runs.
+  with native_conv.disabled():
+    counted_step, counted_state, counted_args = sides.flax_train_step(family, shape, batch)
+    cost = xla_cost(counted_step, counted_state, *counted_args)   # lowers and compiles only
   step, state, args = sides.flax_train_step(family, shape, batch)
-  cost = xla_cost(step, state, *args)     # lowers and compiles only: the state is not donated
   call = sides.step_caller(step, state, args)
   for _ in range(3):
     call()

@@ -2,7 +2,7 @@
 
 `nnx.Conv(..., conv_general_dilated=fast_conv.conv_general_dilated)` computes
 the same function as the default `lax.conv_general_dilated` (to float
-rounding) with the same parameters. Three kinds of 2D NHWC float convolution
+rounding) with the same parameters. These kinds of 2D NHWC float convolution
 run differently:
 
 * depthwise (feature_group_count = input channels = output channels): a sum
@@ -45,10 +45,16 @@ run differently:
   (the pieces partition the window) plus the sums' adds, k_h - 1 (rows) or
   k_h * k_w - 1 (taps) per output element, in both counters.
 
-Everything else (other ungrouped convolutions, dilation, other layouts,
-integer types) goes to `lax.conv_general_dilated` unchanged: the alternatives
-measured there (im2col matrix products for the gradients) were slower
-(benchmarks/RESULTS.md).
+* other ungrouped float32 convolutions whose C_out is a multiple of the
+  native vector width (`native_conv.applies`): the forward is
+  `lax.conv_general_dilated` itself (same jaxpr and XLA FLOPs); on CPU the
+  kernel gradient, and a strided layer's input gradient, run in native code
+  (`native_conv.conv`, a `jax.custom_vjp`), 2-2.5x faster than XLA:CPU's.
+
+Everything else (those convolutions where the native code is unavailable,
+dilation, other layouts, integer types) goes to `lax.conv_general_dilated`
+unchanged: the alternatives measured there (im2col matrix products for the
+gradients) were slower (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ from typing import Any, Iterator, Sequence
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from efficiency.models import native_conv
 
 SINGLE_CHANNEL_FORMS = ('conv', 'shifted')
 _single_channel = contextvars.ContextVar('single_channel', default='conv')
@@ -277,6 +285,8 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
     if feature_group_count == 1 and no_negative_pads and pieces != 'whole':
       by_pieces = conv_by_kernel_rows if pieces == 'rows' else conv_by_kernel_taps
       return by_pieces(lhs, rhs, strides, pads, precision)
+    if feature_group_count == 1 and no_negative_pads and native_conv.applies(lhs, rhs):
+      return native_conv.conv(lhs, rhs, strides, pads, precision)
   return lax.conv_general_dilated(
       lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
       feature_group_count, batch_group_count, precision, preferred_element_type, **kwargs)
