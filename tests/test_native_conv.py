@@ -67,6 +67,20 @@ def test_gradients_match_lax(case, odd_c_in):
                                err_msg=f'gradient w.r.t. {name}')
 
 
+def test_single_channel_shifted_form_takes_the_native_kernel_gradient():
+  width = _native_or_skip()
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(3, 10, 9, 1)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(3, 3, 1, width)), jnp.float32)
+  shifted = lambda *args, **kwargs: fast_conv.conv_general_dilated(*args, **kwargs,
+                                                                   single_channel='shifted')
+  reference, _ = _grads(lax.conv_general_dilated, x, kernel, (1, 1), 'SAME')
+  grads, hlo = _grads(shifted, x, kernel, (1, 1), 'SAME')
+  assert 'efficiency_conv_kernel_gradient' in hlo
+  for grad, ref in zip(grads, reference):
+    np.testing.assert_allclose(grad, ref, rtol=1e-4, atol=1e-4 * float(jnp.abs(ref).max()))
+
+
 def test_gradients_repeat_exactly():
   width = _native_or_skip()
   rng = np.random.default_rng(0)

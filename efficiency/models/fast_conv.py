@@ -135,15 +135,20 @@ def _single_channel_fwd(x, kernel, strides, pads):
 
 def _single_channel_bwd(strides, pads, saved, dy):
   x, kernel = saved
-  _, vjp = jax.vjp(lambda x, kernel: lax.conv_general_dilated(
-      x, kernel, strides, pads, dimension_numbers=_NHWC), x, kernel)
+  if native_conv.applies(x, kernel):
+    conv = lambda x, kernel: native_conv.conv(x, kernel, strides, pads, None)
+  else:
+    conv = lambda x, kernel: lax.conv_general_dilated(x, kernel, strides, pads,
+                                                      dimension_numbers=_NHWC)
+  _, vjp = jax.vjp(conv, x, kernel)
   return vjp(dy)
 
 
 single_channel_conv = jax.custom_vjp(depthwise_conv, nondiff_argnums=(2, 3))
 single_channel_conv.defvjp(_single_channel_fwd, _single_channel_bwd)
 single_channel_conv.__doc__ = ('Conv of NHWC `x` with one channel by an HWIO `kernel` (kh, kw, 1, '
-                               "C_out): shifted multiply-adds forward, lax's gradients.")
+                               "C_out): shifted multiply-adds forward, a convolution's gradients "
+                               '(native_conv where it applies, else lax).')
 
 
 @contextlib.contextmanager
