@@ -17,6 +17,8 @@ settings applied first), taking turns round after round:
                 kernel entry for G = 8);
   * im2col:     the nine taps of x stacked as a (9 C, N H W) matrix times dy as
                 (N H W, C_out), one matrix product.
+  * native:     `efficiency.models.native_conv.kernel_gradient`, the C++ loops the
+                toolkit's training uses (left out where they cannot be built).
 
 Prints per form the median ms, GFLOP/s (2 * taps * C_in * C_out * N * H_out * W_out), the
 median per-round ratio to `xla` with its 95% interval, and the largest difference from
@@ -42,10 +44,13 @@ LAYERS = (('conv2 28x28x32 -> 64, stride 2', (28, 28, 32), 64, 2),
 
 
 def forms(splits):
-  """{name: form(x, kernel, dy, stride, pads) -> kernel gradient}: 'xla', 'split G' per G, 'im2col'."""
+  """{name: form(x, kernel, dy, stride, pads) -> kernel gradient}: 'xla', 'split G' per G, 'im2col',
+  'native' where it can be built (it needs C_out a multiple of `native_conv.vector_width()`)."""
   import jax
   import jax.numpy as jnp
   from jax import lax
+
+  from efficiency.models import native_conv
   nhwc = ('NHWC', 'HWIO', 'NHWC')
 
   def xla(x, kernel, dy, stride, pads):
@@ -76,7 +81,13 @@ def forms(splits):
     product = lax.dot_general(patches, dy.reshape(-1, c_out), (((1,), (0,)), ((), ())))
     return product.reshape(kh, kw, c, c_out)
 
-  return {'xla': xla, **{f'split {g}': split(g) for g in splits}, 'im2col': im2col}
+  def native(x, kernel, dy, stride, pads):
+    return native_conv.kernel_gradient(x, dy, kernel.shape, (stride, stride), pads)
+
+  found = {'xla': xla, **{f'split {g}': split(g) for g in splits}, 'im2col': im2col}
+  if native_conv.status()['available']:
+    found['native'] = native
+  return found
 
 
 def main() -> None:
