@@ -81,6 +81,25 @@ def test_single_channel_shifted_form_takes_the_native_kernel_gradient():
     np.testing.assert_allclose(grad, ref, rtol=1e-4, atol=1e-4 * float(jnp.abs(ref).max()))
 
 
+def test_per_example_gradients_and_an_empty_batch():
+  width = _native_or_skip()
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(3, 1, 8, 8, width)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(3, 3, width, width)), jnp.float32)
+
+  def kernel_grad(conv_fn, x):
+    loss = lambda k: jnp.sum(jnp.sin(conv_fn(x, k, (2, 2), 'SAME', dimension_numbers=_NHWC)))
+    return jax.grad(loss)(kernel)
+  per_example = jax.jit(jax.vmap(lambda x: kernel_grad(fast_conv.conv_general_dilated, x)))
+  reference = jax.vmap(lambda x: kernel_grad(lax.conv_general_dilated, x))(x)
+  assert 'efficiency_conv_kernel_gradient' in per_example.lower(x).as_text()
+  np.testing.assert_allclose(per_example(x), reference, rtol=1e-4,
+                             atol=1e-4 * float(jnp.abs(reference).max()))
+  empty = jnp.zeros((0, 8, 8, width))
+  np.testing.assert_array_equal(jax.jit(lambda x: kernel_grad(fast_conv.conv_general_dilated, x))(
+      empty), np.zeros(kernel.shape))
+
+
 def test_gradients_repeat_exactly():
   width = _native_or_skip()
   rng = np.random.default_rng(0)

@@ -154,15 +154,16 @@ def kernel_gradient(x, dy, kernel_shape: tuple[int, ...], strides: tuple[int, in
                     pads: tuple[tuple[int, int], ...]):
   """dL/dkernel (HWIO) of `lax.conv_general_dilated(x, kernel, strides, pads)` (NHWC) given dy."""
   out = jax.ShapeDtypeStruct(tuple(kernel_shape), x.dtype)
-  return jax.ffi.ffi_call('efficiency_conv_kernel_gradient', out)(x, dy, **_attributes(strides, pads))
+  call = jax.ffi.ffi_call('efficiency_conv_kernel_gradient', out, vmap_method='sequential')
+  return call(x, dy, **_attributes(strides, pads))
 
 
 def input_gradient(dy, kernel, x_shape: tuple[int, ...], strides: tuple[int, int],
                    pads: tuple[tuple[int, int], ...]):
   """dL/dx (NHWC) of `lax.conv_general_dilated(x, kernel, strides, pads)` given dy."""
   out = jax.ShapeDtypeStruct(tuple(x_shape), dy.dtype)
-  return jax.ffi.ffi_call('efficiency_conv_input_gradient', out)(dy, kernel,
-                                                                  **_attributes(strides, pads))
+  call = jax.ffi.ffi_call('efficiency_conv_input_gradient', out, vmap_method='sequential')
+  return call(dy, kernel, **_attributes(strides, pads))
 
 
 def applies(x: jax.Array, kernel: jax.Array) -> bool:

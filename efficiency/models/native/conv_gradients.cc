@@ -222,6 +222,10 @@ ffi::Error KernelGradientImpl(ffi::ThreadPool pool, Image4 x, Image4 dy, Result4
                               int64_t sh, int64_t sw, int64_t pt, int64_t pl) {
   auto xd = x.dimensions(), dyd = dy.dimensions(), wd = dw->dimensions();
   if (dyd[3] % L != 0) return ffi::Error::InvalidArgument("C_out is not a multiple of the vector width");
+  if (xd[0] == 0) {   // an empty batch: no run would zero dw
+    std::memset(dw->typed_data(), 0, sizeof(float) * wd[0] * wd[1] * wd[2] * wd[3]);
+    return ffi::Error::Success();
+  }
   auto work = std::make_shared<KernelWork>();
   work->s = Shape{xd[0], xd[1], xd[2], xd[3], dyd[1], dyd[2], dyd[3], wd[0], wd[1], sh, sw, pt, pl};
   work->x = x.typed_data();
