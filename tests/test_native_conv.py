@@ -196,6 +196,17 @@ def test_builds_once_into_the_folder(tmp_path):
   assert [entry.name for entry in tmp_path.iterdir()] == [os.path.basename(path)]
 
 
+def test_a_damaged_library_is_built_again(tmp_path):
+  _native_or_skip()
+  path = native_conv.build(str(tmp_path))
+  with open(path, 'wb') as f:
+    f.write(b'cut short')
+  assert native_conv.load(str(tmp_path))[0] == path
+  library = native_conv.load(str(tmp_path))[1]
+  assert library.efficiency_vector_width() == native_conv.vector_width()
+  assert os.path.getsize(path) > 1000
+
+
 def test_a_failed_build_says_why(tmp_path):
   with pytest.raises(RuntimeError, match='false failed'):
     native_conv.build(str(tmp_path), compiler='false')

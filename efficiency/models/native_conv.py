@@ -85,17 +85,33 @@ def _compile(compiler: str, include: str, path: str) -> None:
       os.remove(partial)
 
 
+def _compiler() -> str:
+  return os.environ.get('CXX', 'c++')
+
+
 def build(folder: str | None = None, compiler: str | None = None) -> str:
   """Path of the compiled library in `folder` (default: the cache), compiling it if missing.
 
   Raises RuntimeError (the compiler's last line) or OSError where it cannot be built.
   """
-  compiler = compiler or os.environ.get('CXX', 'c++')
+  compiler = compiler or _compiler()
   path = os.path.join(folder or _cache_folder(), _library_name(compiler))
   if not os.path.exists(path):
     logging.getLogger(__name__).info('compiling %s (once per machine) into %s', SOURCE, path)
     _compile(compiler, jax.ffi.include_dir(), path)
   return path
+
+
+def load(folder: str | None = None, compiler: str | None = None) -> tuple[str, ctypes.CDLL]:
+  """(path, library) of what `build` makes, loaded; a file in the cache that does not load (cut
+  short by a full disk, say) is built again once."""
+  path = build(folder, compiler)
+  try:
+    return path, ctypes.cdll.LoadLibrary(path)
+  except OSError as error:
+    logging.getLogger(__name__).warning('%s does not load (%s): building it again', path, error)
+    os.remove(path)
+    return path, ctypes.cdll.LoadLibrary(build(folder, compiler))
 
 
 # The library this process registered with XLA (a target can be registered once per process).
@@ -111,9 +127,8 @@ def status() -> dict[str, Any]:
   if os.environ.get(ENV_SWITCH, '1') == '0':
     return dict(available=False, reason=f'{ENV_SWITCH}=0', vector_width=None, library=None)
   try:
-    path = build()
+    path, library = load()
     if not _registered:
-      library = ctypes.cdll.LoadLibrary(path)
       for target, symbol in _TARGETS.items():
         jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(library, symbol)),
                                     platform='cpu')
@@ -122,7 +137,7 @@ def status() -> dict[str, Any]:
     reason = f'native convolution gradients unavailable, XLA\'s used instead: {error}'
     logging.getLogger(__name__).warning(reason)
     return dict(available=False, reason=reason, vector_width=None, library=None)
-  return dict(available=True, reason=f'built with {os.environ.get("CXX", "c++")} {" ".join(FLAGS)}',
+  return dict(available=True, reason=f'built with {_compiler()} {" ".join(FLAGS)}',
               vector_width=_registered['width'], library=_registered['path'])
 
 
