@@ -45,6 +45,8 @@ CASES = [
     pytest.param((2, 7, 9, 3, 2, (1, 3), (2, 1), 'SAME'), id='1x3-strides-2x1'),
     pytest.param((2, 16, 14, 1, 1, (5, 5), (2, 2), 'VALID'), id='5x5-valid'),
     pytest.param((2, 6, 6, 1, 1, (2, 2), (3, 3), ((0, 1), (1, 0))), id='2x2-stride-3'),
+    pytest.param((2, 8, 1, 1, 1, (2, 2), (2, 2), 'SAME'), id='one-column-a-tap-past-the-edge'),
+    pytest.param((2, 1, 30, 1, 1, (3, 3), (3, 3), ((0, 2), (1, 1))), id='one-row-taps-past-the-edge'),
 ]
 
 

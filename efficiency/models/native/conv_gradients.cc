@@ -53,11 +53,13 @@ constexpr int rows_for(int v) { return std::min(24, (kRegisters - v - 2) / v); }
 
 struct Shape {
   int64_t n, h, w, ci, oh, ow, co, kh, kw, sh, sw, pt, pl;
-  // The output positions [lo, hi) whose tap `t` reads input inside [0, size).
+  // The output positions [lo, hi) whose tap `t` reads input inside [0, size): position o reads
+  // o*stride + t - pad. (C++ division truncates towards zero; these bounds need the floor.)
   static void valid(int64_t t, int64_t stride, int64_t pad, int64_t size, int64_t out, int64_t* lo,
                     int64_t* hi) {
-    *lo = std::max<int64_t>(0, (pad - t + stride - 1) / stride);
-    *hi = std::min<int64_t>(out, (size - 1 - t + pad) / stride + 1);
+    auto floor_div = [stride](int64_t a) { return a >= 0 ? a / stride : -((-a + stride - 1) / stride); };
+    *lo = std::max<int64_t>(0, -floor_div(t - pad));
+    *hi = std::min<int64_t>(out, floor_div(size - 1 - t + pad) + 1);
   }
 };
 
