@@ -69,6 +69,44 @@ def test_gradients_match_lax(case, odd_c_in):
                                err_msg=f'gradient w.r.t. {name}')
 
 
+def _direct_gradients(x, kernel, dy, strides, pads):
+  """(dx, dkernel) of the convolution as the sum over taps it is, in float64 numpy."""
+  (sh, sw), (n, h, w, _), (kh, kw, _, _), (_, oh, ow, _) = strides, x.shape, kernel.shape, dy.shape
+  padded = np.pad(x.astype(np.float64), ((0, 0), pads[0], pads[1], (0, 0)))
+  dkernel, dpadded = np.zeros(kernel.shape), np.zeros(padded.shape)
+  for i in range(kh):
+    for j in range(kw):
+      rows, cols = slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw)
+      dkernel[i, j] = np.einsum('nhwc,nhwd->cd', padded[:, rows, cols], dy)
+      dpadded[:, rows, cols] += np.einsum('nhwd,cd->nhwc', dy, kernel[i, j].astype(np.float64))
+  return dpadded[:, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + w], dkernel
+
+
+def test_random_shapes_match_a_direct_sum():
+  width = _native_or_skip()
+  rng = np.random.default_rng(7)
+  checked = 0
+  while checked < 60:   # called directly: fast_conv would send the smallest images elsewhere
+    n, h, w, kh, kw, sh, sw = (int(v) for v in rng.integers(1, (4, 13, 13, 6, 6, 4, 4)))
+    pads = tuple((int(rng.integers(0, 4)), int(rng.integers(0, 4))) for _ in range(2))
+    oh, ow = (h + sum(pads[0]) - kh) // sh + 1, (w + sum(pads[1]) - kw) // sw + 1
+    if oh < 1 or ow < 1:
+      continue
+    c_in = int(rng.choice([1, 3, width, 2 * width, 5 * width]))
+    c_out = int(rng.choice([width, 2 * width, 3 * width, 5 * width]))
+    x, kernel, dy = (rng.normal(size=shape).astype(np.float32) for shape in
+                     ((n, h, w, c_in), (kh, kw, c_in, c_out), (n, oh, ow, c_out)))
+    dx, dkernel = _direct_gradients(x, kernel, dy, (sh, sw), pads)
+    case = f'{x.shape} {kernel.shape} strides {(sh, sw)} pads {pads}'
+    got = native_conv.kernel_gradient(x, dy, kernel.shape, (sh, sw), pads)
+    np.testing.assert_allclose(got, dkernel, rtol=1e-4, atol=1e-5 * np.abs(dkernel).max(),
+                               err_msg=case)
+    if c_in % width == 0:
+      got = native_conv.input_gradient(dy, kernel, x.shape, (sh, sw), pads)
+      np.testing.assert_allclose(got, dx, rtol=1e-4, atol=1e-5 * np.abs(dx).max(), err_msg=case)
+    checked += 1
+
+
 def test_single_channel_shifted_form_takes_the_native_kernel_gradient():
   width = _native_or_skip()
   rng = np.random.default_rng(0)
