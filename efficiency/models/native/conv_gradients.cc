@@ -275,24 +275,18 @@ ffi::Error InputGradientImpl(ffi::ThreadPool pool, Image4 dy, Image4 kernel, Res
 
 extern "C" int efficiency_vector_width() { return L; }
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(KernelGradient, KernelGradientImpl,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<Image4>()
-                                  .Arg<Image4>()
-                                  .Ret<Image4>()
-                                  .Attr<int64_t>("sh")
-                                  .Attr<int64_t>("sw")
-                                  .Attr<int64_t>("pt")
-                                  .Attr<int64_t>("pl"));
+// Both take two rank-4 float32 arrays and the strides and low pads, and may use the thread pool.
+static auto Signature() {
+  return ffi::Ffi::Bind()
+      .Ctx<ffi::ThreadPool>()
+      .Arg<Image4>()
+      .Arg<Image4>()
+      .Ret<Image4>()
+      .Attr<int64_t>("sh")
+      .Attr<int64_t>("sw")
+      .Attr<int64_t>("pt")
+      .Attr<int64_t>("pl");
+}
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(InputGradient, InputGradientImpl,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<Image4>()
-                                  .Arg<Image4>()
-                                  .Ret<Image4>()
-                                  .Attr<int64_t>("sh")
-                                  .Attr<int64_t>("sw")
-                                  .Attr<int64_t>("pt")
-                                  .Attr<int64_t>("pl"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(KernelGradient, KernelGradientImpl, Signature());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(InputGradient, InputGradientImpl, Signature());
