@@ -99,8 +99,6 @@ def setup_jax() -> None:
   import jax
   logging.get_absl_handler().addFilter(_QuietLibraries())
   logging.info('CPU runtime settings: %s', tuned)
-  from efficiency.models import native_conv
-  logging.info('Native convolution gradients: %s', native_conv.status())
   enable_compilation_cache()
   if COORDINATOR.value or DISTRIBUTED.value:
     jax.distributed.initialize(coordinator_address=COORDINATOR.value,

@@ -209,6 +209,15 @@ def fresh_status(monkeypatch, tmp_path):
   native_conv.status.cache_clear()
 
 
+def test_nothing_is_built_when_the_default_backend_is_not_the_cpu(fresh_status, monkeypatch):
+  monkeypatch.setattr(native_conv.jax, 'default_backend', lambda: 'gpu')
+  monkeypatch.setattr(native_conv, 'build', lambda *args, **kwargs: pytest.fail('built'))
+  assert native_conv.vector_width() is None
+  x, kernel = jnp.ones((2, 8, 8, 16)), jnp.ones((3, 3, 16, 16))
+  _, hlo = _grads(fast_conv.conv_general_dilated, x, kernel, (2, 2), 'SAME')
+  assert not any(target in hlo for target in _TARGETS)
+
+
 def test_a_failed_build_falls_back_to_xla(fresh_status, monkeypatch, caplog):
   monkeypatch.setenv('CXX', 'false')        # a compiler that always fails
   found = native_conv.status()

@@ -49,7 +49,7 @@ run differently:
   native vector width (`native_conv.applies`): the forward is
   `lax.conv_general_dilated` itself (same jaxpr and XLA FLOPs); on CPU the
   kernel gradient, and a strided layer's input gradient, run in native code
-  (`native_conv.conv`, a `jax.custom_vjp`), 2-2.5x faster than XLA:CPU's.
+  (`native_conv.conv`, a `jax.custom_vjp`), 1.8-2.2x faster than XLA:CPU's.
 
 Everything else (those convolutions where the native code is unavailable,
 dilation, other layouts, integer types) goes to `lax.conv_general_dilated`

@@ -16,7 +16,8 @@ The source is compiled once per machine with the C++ compiler (`$CXX`, else
 flags, jaxlib's version and the CPU), then registered with XLA. Where that is
 impossible (no compiler, another OS's toolchain, no jaxlib FFI headers) or
 `EFFICIENCY_NATIVE_CONV=0` is set, `status()` says why, one warning is
-logged, and the gradients stay XLA's own. `disabled()` turns them off while
+logged, and the gradients stay XLA's own. Nothing is built where JAX's
+default backend is a GPU or TPU. `disabled()` turns them off while
 code is traced (the benchmarks use it to count a training step's FLOPs, which
 XLA cannot see inside a custom call).
 """
@@ -122,7 +123,7 @@ _registered: dict[str, Any] = {}
 def status() -> dict[str, Any]:
   """{'available': bool, 'reason': str, 'vector_width': int | None, 'library': str | None}.
 
-  Builds (once per machine) and registers the custom calls on first call.
+  Builds (once per machine) and registers the custom calls on first call, and logs the outcome.
   """
   if os.environ.get(ENV_SWITCH, '1') == '0':
     return dict(available=False, reason=f'{ENV_SWITCH}=0', vector_width=None, library=None)
@@ -137,8 +138,10 @@ def status() -> dict[str, Any]:
     reason = f'native convolution gradients unavailable, XLA\'s used instead: {error}'
     logging.getLogger(__name__).warning(reason)
     return dict(available=False, reason=reason, vector_width=None, library=None)
-  return dict(available=True, reason=f'built with {_compiler()} {" ".join(FLAGS)}',
-              vector_width=_registered['width'], library=_registered['path'])
+  found = dict(available=True, reason=f'built with {_compiler()} {" ".join(FLAGS)}',
+               vector_width=_registered['width'], library=_registered['path'])
+  logging.getLogger(__name__).info('native convolution gradients: %s', found)
+  return found
 
 
 @contextlib.contextmanager
@@ -153,8 +156,9 @@ def disabled() -> Iterator[None]:
 
 def vector_width() -> int | None:
   """Channels the native gradients work in (C_out for the kernel's, C_in for the input's);
-  None where they are unavailable or disabled."""
-  if not _enabled.get():
+  None where they are unavailable or disabled, or JAX's default backend is not the CPU (then
+  nothing is built)."""
+  if not _enabled.get() or jax.default_backend() != 'cpu':
     return None
   found = status()
   return found['vector_width'] if found['available'] else None
