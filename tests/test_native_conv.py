@@ -218,6 +218,16 @@ def test_nothing_is_built_when_the_default_backend_is_not_the_cpu(fresh_status, 
   assert not any(target in hlo for target in _TARGETS)
 
 
+def test_several_devices_keep_xla_gradients(monkeypatch):
+  # A sharded batch would be gathered onto every device for the custom call (see vector_width).
+  width = _native_or_skip()
+  monkeypatch.setattr(native_conv.jax, 'device_count', lambda *args: 4)
+  assert native_conv.vector_width() is None
+  x, kernel = jnp.ones((2, 8, 8, width)), jnp.ones((3, 3, width, width))
+  _, hlo = _grads(fast_conv.conv_general_dilated, x, kernel, (2, 2), 'SAME')
+  assert not any(target in hlo for target in _TARGETS)
+
+
 def test_a_failed_build_falls_back_to_xla(fresh_status, monkeypatch, caplog):
   monkeypatch.setenv('CXX', 'false')        # a compiler that always fails
   found = native_conv.status()

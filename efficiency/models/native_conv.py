@@ -17,7 +17,8 @@ flags, jaxlib's version and the CPU), then registered with XLA. Where that is
 impossible (no compiler, another OS's toolchain, no jaxlib FFI headers) or
 `EFFICIENCY_NATIVE_CONV=0` is set, `status()` says why, one warning is
 logged, and the gradients stay XLA's own. Nothing is built where JAX's
-default backend is a GPU or TPU. `disabled()` turns them off while
+default backend is a GPU or TPU, and they are not used with more than one
+device (see `vector_width`). `disabled()` turns them off while
 code is traced (the benchmarks use it to count a training step's FLOPs, which
 XLA cannot see inside a custom call).
 """
@@ -156,9 +157,11 @@ def disabled() -> Iterator[None]:
 
 def vector_width() -> int | None:
   """Channels the native gradients work in (C_out for the kernel's, C_in for the input's);
-  None where they are unavailable or disabled, or JAX's default backend is not the CPU (then
-  nothing is built)."""
-  if not _enabled.get() or jax.default_backend() != 'cpu':
+  None where they are unavailable or disabled, where JAX's default backend is not the CPU
+  (then nothing is built), and where there is more than one device: XLA's SPMD partitioner
+  cannot split a custom call, so under data parallelism it would gather the whole batch's
+  activations onto every device and compute the full gradient on each."""
+  if not _enabled.get() or jax.default_backend() != 'cpu' or jax.device_count() > 1:
     return None
   found = status()
   return found['vector_width'] if found['available'] else None
