@@ -2,9 +2,11 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -80,17 +82,44 @@ def _free_port():
     return s.getsockname()[1]
 
 
+def _wait_all(procs, logs, timeout):
+  """(stdout, stderr) of each process. One still running after `timeout` seconds is sent
+  SIGABRT, so faulthandler writes every thread's Python stack to its stderr, and the failure
+  shows where each process stood."""
+  deadline = time.monotonic() + timeout
+  hung = []
+  for proc in procs:
+    try:
+      proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+    except subprocess.TimeoutExpired:
+      hung.append(proc)
+  for proc in hung:
+    proc.send_signal(signal.SIGABRT)
+  for proc in hung:
+    proc.wait(timeout=60)
+  outputs = [(out.read_text(), err.read_text()) for out, err in logs]
+  if hung:
+    raise AssertionError(f'{len(hung)} of {len(procs)} processes still running after {timeout} s; '
+                         'their stacks:\n' + '\n'.join(
+                             f'--- process {i} ---\n{err[-6000:]}' for i, (_, err) in
+                             enumerate(outputs)))
+  return outputs
+
+
 def test_two_processes_train_with_jax_distributed(tfds_dir, tmp_path):
   port = _free_port()
   workdir = tmp_path / 'multi'
-  env = _env(2)
-  procs = [subprocess.Popen(
-      [sys.executable, os.path.join(ROOT, 'train.py'), '--config=configs/tiny.py',
-       f'--workdir={workdir}', f'--config.dataset.data_dir={tfds_dir}',
-       f'--coordinator_address=127.0.0.1:{port}', '--num_processes=2', f'--process_id={i}'],
-      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-      for i in range(2)]
-  outputs = [p.communicate(timeout=300) for p in procs]
+  env = dict(_env(2), PYTHONFAULTHANDLER='1')
+  logs = [(tmp_path / f'stdout{i}', tmp_path / f'stderr{i}') for i in range(2)]
+  procs = []
+  for i, (out, err) in enumerate(logs):
+    with open(out, 'w') as stdout, open(err, 'w') as stderr:
+      procs.append(subprocess.Popen(
+          [sys.executable, os.path.join(ROOT, 'train.py'), '--config=configs/tiny.py',
+           f'--workdir={workdir}', f'--config.dataset.data_dir={tfds_dir}',
+           f'--coordinator_address=127.0.0.1:{port}', '--num_processes=2', f'--process_id={i}'],
+          env=env, stdout=stdout, stderr=stderr, text=True, cwd=ROOT))
+  outputs = _wait_all(procs, logs, timeout=300)
   if any(p.returncode != 0 for p in procs):
     err = '\n'.join(o[1][-1500:] for o in outputs)
     if 'collectives' in err.lower() and 'not' in err.lower():
