@@ -73,10 +73,37 @@ def check_measure():
               samples=len(many['latency']['samples_s']))
 
 
+def check_window(steps_run, window_size):
+  """`steps_run` data-parallel steps (each with a cross-device sum) dispatched back to back
+  through a StepWindow of `window_size` (0: none). Without one, jaxlib 0.10.2 on 2 cores hangs
+  here: each device queues 32 programs, then the runtime's pool stalls (see sharding.py)."""
+  import jax.numpy as jnp
+  from efficiency.training.sharding import StepWindow
+  parallel = data_parallel()
+
+  @jax.jit
+  def step(w, x):
+    grad = jax.grad(lambda w: jnp.mean(jnp.tanh(x @ w) ** 2))(w)
+    return w - 0.1 * grad, jnp.sum(grad)
+
+  w = parallel.put_state(np.ones((32, 32), np.float32))
+  x = parallel.put_batch(np.ones((4 * jax.device_count(), 32), np.float32))
+  window = StepWindow(window_size) if window_size else None
+  total = None
+  for _ in range(steps_run):
+    w, s = step(w, x)
+    total = s if total is None else total + s
+    if window:
+      window.add(s)
+  return dict(devices=jax.device_count(), steps=steps_run, total=float(total))
+
+
 if __name__ == '__main__':
   what = sys.argv[1]
   if what == 'measure':
     out = check_measure()
+  elif what == 'window':
+    out = check_window(int(sys.argv[2]), int(sys.argv[3]))
   elif what == 'step':
     out = check_step(sys.argv[2])
   else:

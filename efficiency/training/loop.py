@@ -27,7 +27,7 @@ from efficiency.training import steps
 from efficiency.training.evaluation import evaluate_model
 from efficiency.training.checkpoints import Checkpoints
 from efficiency.training.inputs import Inputs, prepare_inputs
-from efficiency.training.sharding import data_parallel
+from efficiency.training.sharding import StepWindow, data_parallel
 from efficiency.training.trained import build_model_and_optimizer, load_config, load_trained
 
 
@@ -153,10 +153,12 @@ def _train(config, config_dict: dict, workdir: str, inputs: Inputs | None) -> di
     for epoch in range(start_epoch + 1, tc.epochs + 1):
       start = time.perf_counter()
       totals = None
+      in_flight = StepWindow()
       with timer('train'):
         for idx, _ in data.batches(my_examples, my_examples, local_batch, seed=config.seed,
                                    epoch=epoch, shuffle=True, drop_remainder=True):
           state, m = compiled_step(state, *device_batch(idx))
+          in_flight.add(m)
           totals = m if totals is None else jax.tree.map(lambda a, b: a + b, totals, m)
         totals = {k: float(v) for k, v in jax.device_get(totals).items()}
       seconds = time.perf_counter() - start

@@ -2,11 +2,21 @@
 
 One device is the same code with a mesh of size 1. With several processes
 (`jax.distributed`), each process feeds its own slice of the global batch.
+
+A program over several devices runs asynchronously even with synchronous dispatch, so a loop
+that never waits runs ahead of the devices. XLA:CPU (jaxlib 0.10.2) queues at most 32 programs
+per device, and the pool thread that launches one more blocks. Its pool is only as large as the
+core count or the local device count, whichever is larger, so the blocked thread can leave a
+collective a participant short, and the run hangs for good: seen with 2 processes x 2 devices
+(Gloo) and with 4 devices in one process, on 2 cores. `StepWindow` keeps a training loop within
+a few steps of its devices.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+from typing import Any
 
 import jax
 import numpy as np
@@ -54,6 +64,28 @@ class DataParallel:
     if jax.process_count() > 1:
       return np.asarray(multihost_utils.process_allgather(array, tiled=True))
     return np.asarray(array)
+
+
+# Steps dispatched but not waited for. Each step is its program plus a few small ones (metric
+# sums), so this stays far below XLA:CPU's 32 per device, and still overlaps Python with the
+# devices: one device on the CPU runs each program before its call returns anyway.
+STEPS_IN_FLIGHT = 2
+
+
+class StepWindow:
+  """At most `size` dispatched steps not yet finished: `add(outputs)` after each step waits for
+  the oldest step's outputs once more than `size` are pending."""
+
+  def __init__(self, size: int = STEPS_IN_FLIGHT):
+    if size < 1:
+      raise ValueError(f'size={size}: expected at least 1 step in flight.')
+    self.size = size
+    self._pending: collections.deque = collections.deque()
+
+  def add(self, outputs: Any) -> None:
+    self._pending.append(outputs)
+    while len(self._pending) > self.size:
+      jax.block_until_ready(self._pending.popleft())
 
 
 def data_parallel(devices=None) -> DataParallel:
