@@ -11,6 +11,8 @@ def learning_rate_schedule(train_cfg, steps_per_epoch: int) -> optax.Schedule:
   warmup = min(int(round(train_cfg.warmup_epochs * steps_per_epoch)), total - 1)
   peak = train_cfg.learning_rate
   if train_cfg.schedule == 'cosine':
+    if warmup == 0:  # the same values, without optax's log line about a 0-step warm-up
+      return optax.cosine_decay_schedule(peak, decay_steps=total, alpha=0.0)
     return optax.warmup_cosine_decay_schedule(
         init_value=0.0, peak_value=peak, warmup_steps=warmup, decay_steps=total, end_value=0.0)
   if warmup == 0:
