@@ -23,6 +23,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from efficiency import config as config_schema
+from efficiency import paths
 from efficiency.errors import ConfigError, EfficiencyError, describe, first_line
 
 WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and results.')
@@ -69,8 +70,7 @@ def require_config(holder) -> Any:
 
 def cache_dir() -> str:
   """Where compiled XLA programs persist between runs ($EFFICIENCY_CACHE or ~/.cache/efficiency)."""
-  return os.path.join(os.environ.get('EFFICIENCY_CACHE', os.path.expanduser('~/.cache/efficiency')),
-                      'jax')
+  return os.path.join(paths.cache_root(), 'jax')
 
 
 class _QuietLibraries(logging_std.Filter):

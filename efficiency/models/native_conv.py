@@ -2,8 +2,8 @@
 
 XLA:CPU (jaxlib 0.10) computes a convolution's kernel gradient with Eigen over
 x transposed to (C, H, W, N), and a strided layer's input gradient as a
-convolution of the zero-dilated output gradient; on a 340 GFLOP/s Xeon they
-ran at 100-160 and 85-100 GFLOP/s. The loops in `native/conv_gradients.cc` compute the
+convolution of the zero-dilated output gradient; on a Xeon whose measured
+matmul peak is 331-358 GFLOP/s they ran at 104-160 and 84-99 GFLOP/s. The loops in `native/conv_gradients.cc` compute the
 same arrays from the NHWC inputs as they lie, as an XLA FFI custom call: the
 plain CNN's 28x28 training step took 0.82x the time on a Xeon
 (benchmarks/RESULTS.md). `fast_conv` uses them for the gradients of plain
@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from efficiency import cpu_info
+from efficiency import cpu_info, paths
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'native', 'conv_gradients.cc')
 FLAGS = ('-O3', '-march=native', '-std=c++17', '-shared', '-fPIC')
@@ -55,8 +55,7 @@ _enabled = contextvars.ContextVar('native_conv_enabled', default=True)
 
 
 def _cache_folder() -> str:
-  root = os.environ.get('EFFICIENCY_CACHE', os.path.expanduser('~/.cache/efficiency'))
-  return os.path.join(root, 'native')
+  return os.path.join(paths.cache_root(), 'native')
 
 
 def _library_name(compiler: str) -> str:

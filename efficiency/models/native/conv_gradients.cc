@@ -1,11 +1,11 @@
 // Gradients of a 2D NHWC float32 convolution (HWIO kernel, no dilation, one group) for XLA:CPU.
 //
-// Built and loaded by efficiency/models/native_conv.py (`-O3 -march=native`); called through
-// XLA's FFI from the custom gradient in efficiency/models/fast_conv.py. XLA:CPU 0.10 runs a
-// kernel gradient as an Eigen convolution over x transposed to (C, H, W, N), at 100-160
-// GFLOP/s on a 340 GFLOP/s Xeon, and a strided layer's input gradient as a convolution of the
+// Built, loaded and called through XLA's FFI by efficiency/models/native_conv.py (`-O3
+// -march=native`), from the custom gradient of its `conv`; why and how fast: its docstring and
+// benchmarks/RESULTS.md. XLA:CPU 0.10 runs a kernel gradient as an Eigen convolution over x
+// transposed to (C, H, W, N), and a strided layer's input gradient as a convolution of the
 // zero-dilated output gradient (3/4 of its products multiply zeros). These loops read x, dy
-// and the kernel as they lie (benchmarks/RESULTS.md):
+// and the kernel as they lie:
 //
 //   KernelGradient: dw[i, j, ci, co] = sum_{n, oh, ow} x[n, oh*sh + i - pt, ow*sw + j - pl, ci]
 //                                                     * dy[n, oh, ow, co]
